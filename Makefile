@@ -1,0 +1,43 @@
+# The two commands: `make run` (sandbox, everything in the foreground) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: run test lint system-deps deps deps-dev clean
+
+$(VENV)/.deps: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.deps-dev: $(VENV)/.deps requirements-dev.txt
+	$(PIP) install -q -r requirements-dev.txt
+	touch $@
+
+system-deps:
+	WITH_BROWSER=$(WITH_BROWSER) ./scripts/system-deps.sh
+
+deps: system-deps $(VENV)/.deps
+deps-dev: system-deps $(VENV)/.deps-dev
+
+run: deps
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py bootstrap_sandbox
+	$(PY) manage.py supervisord_conf > data/supervisord.conf
+	$(VENV)/bin/supervisord -n -c data/supervisord.conf
+
+lint: $(VENV)/.deps-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+	DJANGO_SETTINGS_MODULE=bitcart.settings.test $(PY) manage.py makemigrations --check --dry-run
+
+test: WITH_BROWSER ?= 1
+test: deps-dev lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) data/supervisord.conf

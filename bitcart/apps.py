@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BitcartConfig(AppConfig):
+    name = "bitcart"
+    verbose_name = "Bitcart"

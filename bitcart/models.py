@@ -1,0 +1,31 @@
+from django.db import models
+
+from bitcart.ids import ULID_LENGTH, new_ulid
+
+
+class UlidField(models.CharField):
+    """Primary key for anything public: a ULID, sortable and unguessable."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", ULID_LENGTH)
+        kwargs.setdefault("default", new_ulid)
+        kwargs.setdefault("editable", False)
+        kwargs.setdefault("primary_key", True)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        for key, value in (
+            ("max_length", ULID_LENGTH),
+            ("default", new_ulid),
+            ("editable", False),
+            ("primary_key", True),
+        ):
+            if kwargs.get(key) == value:
+                kwargs.pop(key)
+        return name, path, args, kwargs
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    """Decimal amount of any currency (fiat up to 3 places, BTC 8): one column shape everywhere."""
+    return models.DecimalField(max_digits=28, decimal_places=12, **kwargs)

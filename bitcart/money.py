@@ -1,0 +1,135 @@
+"""Currencies and amounts. Money is Decimal with a currency beside it; chain amounts are satoshis.
+
+One place quantizes: `quantize` for prices in their currency, `btc_to_sat`/`sat_to_btc` for the chain.
+"""
+
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+
+from bitcart.errors import ValidationFailed
+
+SATOSHIS_PER_BTC = 100_000_000
+MAX_PRICE = Decimal("1000000000000")  # 10^12 of any currency: beyond it is a typo, not an order
+
+# Crypto currencies we accept payment in, with their decimal places.
+CRYPTO_CURRENCIES: dict[str, int] = {"BTC": 8, "SATS": 0}
+
+# ISO 4217 fiat currencies with their minor-unit exponent (the ones rate providers quote).
+FIAT_CURRENCIES: dict[str, int] = {
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "JPY": 0,
+    "CHF": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "CNY": 2,
+    "HKD": 2,
+    "SGD": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "HUF": 2,
+    "RON": 2,
+    "BGN": 2,
+    "TRY": 2,
+    "RUB": 2,
+    "UAH": 2,
+    "INR": 2,
+    "IDR": 2,
+    "KRW": 0,
+    "TWD": 2,
+    "THB": 2,
+    "MYR": 2,
+    "PHP": 2,
+    "VND": 0,
+    "BRL": 2,
+    "MXN": 2,
+    "ARS": 2,
+    "CLP": 0,
+    "COP": 2,
+    "PEN": 2,
+    "ZAR": 2,
+    "NGN": 2,
+    "KES": 2,
+    "ILS": 2,
+    "AED": 2,
+    "SAR": 2,
+    "ISK": 0,
+    "PKR": 2,
+    "BDT": 2,
+    "EGP": 2,
+    "QAR": 2,
+    "KWD": 3,
+    "BHD": 3,
+}
+
+CURRENCIES: dict[str, int] = {**FIAT_CURRENCIES, **CRYPTO_CURRENCIES}
+
+
+def normalize_currency(code: str) -> str:
+    value = (code or "").strip().upper()
+    if value not in CURRENCIES:
+        raise ValidationFailed(f"Unknown currency: {code!r}", code="unknown_currency")
+    return value
+
+
+def is_crypto(code: str) -> bool:
+    return code.upper() in CRYPTO_CURRENCIES
+
+
+def decimals(currency: str) -> int:
+    return CURRENCIES[normalize_currency(currency)]
+
+
+def to_decimal(value: object, *, field: str = "amount") -> Decimal:
+    """Parse a user-given amount; floats are refused (they cannot carry money exactly)."""
+    if isinstance(value, float) or isinstance(value, bool):
+        raise ValidationFailed(f"{field} must be a decimal string, not a float", code="invalid_amount")
+    try:
+        result = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed(f"{field} is not a number: {value!r}", code="invalid_amount") from None
+    if not result.is_finite():
+        raise ValidationFailed(f"{field} is not a finite number", code="invalid_amount")
+    return result
+
+
+def validate_price(value: object, currency: str, *, field: str = "price", allow_zero: bool = False) -> Decimal:
+    """A positive amount with no more decimal places than the currency has."""
+    amount = to_decimal(value, field=field)
+    places = decimals(currency)
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise ValidationFailed(f"{field} must be greater than zero", code="invalid_amount")
+    if amount > MAX_PRICE:
+        raise ValidationFailed(f"{field} is too large", code="invalid_amount")
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        raise ValidationFailed(
+            f"{field} has more than {places} decimal places for {currency.upper()}", code="too_many_decimals"
+        )
+    return quantize(amount, currency)
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """Round to the currency's minor unit (half up: for display and fiat values, not for asks)."""
+    return amount.quantize(Decimal(1).scaleb(-decimals(currency)), rounding=ROUND_HALF_UP)
+
+
+def btc_to_sat(amount: Decimal) -> int:
+    """BTC → satoshis, rounded down: a fractional satoshi is never asked of the buyer.
+
+    Every conversion of a price into an on-chain ask goes through here, so rounding is the same
+    everywhere and always in the buyer's favour by less than one satoshi.
+    """
+    return int((amount * SATOSHIS_PER_BTC).to_integral_value(rounding=ROUND_DOWN))
+
+
+def sat_to_btc(sat: int) -> Decimal:
+    return (Decimal(sat) / SATOSHIS_PER_BTC).quantize(Decimal("0.00000001"))
+
+
+def format_btc(sat: int) -> str:
+    return f"{sat_to_btc(sat):.8f}"

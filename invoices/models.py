@@ -1,0 +1,165 @@
+from django.db import models
+
+from bitcart.models import UlidField, money_field
+
+
+class InvoiceStatus(models.TextChoices):
+    PENDING = "pending"
+    PAID = "paid"
+    CONFIRMED = "confirmed"
+    COMPLETE = "complete"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+    REFUNDED = "refunded"
+
+
+class ExceptionStatus(models.TextChoices):
+    NONE = "none"
+    PAID_PARTIAL = "paid_partial"
+    PAID_OVER = "paid_over"
+    PAID_LATE = "paid_late"
+    FAILED_CONFIRM = "failed_confirm"
+
+
+# Statuses whose invoices the payment pipeline still watches.
+OPEN_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.PAID, InvoiceStatus.CONFIRMED)
+
+
+class Invoice(models.Model):
+    id = UlidField()
+    store = models.ForeignKey("stores.Store", on_delete=models.PROTECT, related_name="invoices")
+    price = money_field()
+    currency = models.CharField(max_length=10)
+    status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.PENDING)
+    exception_status = models.CharField(max_length=16, choices=ExceptionStatus.choices, default=ExceptionStatus.NONE)
+    # Total received, in paid_currency (BTC), from the Payment rows; never edited by hand.
+    sent_amount = models.DecimalField(max_digits=24, decimal_places=8, default=0)
+    paid_currency = models.CharField(max_length=10, blank=True)
+    paid_date = models.DateTimeField(null=True, blank=True)
+    expiration = models.PositiveIntegerField(help_text="Minutes, from the store's checkout settings.")
+    expires_at = models.DateTimeField()
+    # Until when the addresses stay watched after expiry (late payments become paid_late).
+    monitor_until = models.DateTimeField()
+    required_confirmations = models.PositiveSmallIntegerField()
+    underpaid_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    buyer_email = models.EmailField(blank=True)
+    shipping_address = models.TextField(blank=True, max_length=2000)
+    notes = models.TextField(blank=True, max_length=5000)
+    order_id = models.CharField(max_length=255, blank=True)
+    notification_url = models.URLField(max_length=2000, blank=True)
+    redirect_url = models.URLField(max_length=2000, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    discount = models.ForeignKey("stores.Discount", on_delete=models.SET_NULL, null=True, blank=True)
+    promocode = models.CharField(max_length=100, blank=True)
+    products = models.ManyToManyField("stores.Product", through="InvoiceProduct", blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # Expiry sweep: pending invoices whose time is up.
+            models.Index(fields=["status", "expires_at"], name="invoice_status_expires"),
+            # Reconciliation: open invoices and expired ones still inside the monitoring window.
+            models.Index(fields=["status", "monitor_until"], name="invoice_status_monitor"),
+            models.Index(fields=["store", "-created"], name="invoice_store_created"),
+            models.Index(fields=["store", "order_id"], name="invoice_store_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invoice {self.id} ({self.price} {self.currency}, {self.status})"
+
+
+class InvoiceProduct(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="invoice_products")
+    product = models.ForeignKey("stores.Product", on_delete=models.PROTECT)
+    count = models.PositiveIntegerField(default=1)
+    price = money_field(help_text="Unit price when the invoice was created.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["invoice", "product"], name="invoice_product_unique")]
+
+
+class PaymentMethod(models.Model):
+    """One way to pay an invoice: a fresh address of one wallet, and the amount asked there."""
+
+    id = UlidField()
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="payment_methods")
+    wallet = models.ForeignKey("wallets.Wallet", on_delete=models.PROTECT, related_name="payment_methods")
+    currency = models.CharField(max_length=10, default="BTC")
+    amount = models.PositiveBigIntegerField(help_text="Satoshis asked.")
+    rate = models.DecimalField(max_digits=28, decimal_places=12, help_text="Invoice currency per 1 BTC.")
+    rate_source = models.CharField(max_length=200, blank=True)
+    address = models.CharField(max_length=100)
+    payment_url = models.CharField(max_length=500)
+    derivation_index = models.PositiveBigIntegerField()
+    confirmations = models.PositiveIntegerField(default=0)
+    is_used = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # An address belongs to one invoice for all time, whatever happens to the invoice.
+            models.UniqueConstraint(fields=["wallet", "address"], name="payment_method_unique_address"),
+            models.UniqueConstraint(fields=["wallet", "derivation_index"], name="payment_method_unique_index"),
+        ]
+        indexes = [models.Index(fields=["address"], name="payment_method_address")]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.address}"
+
+
+class Payment(models.Model):
+    """One received output (txid:vout) paying a payment method's address."""
+
+    class State(models.TextChoices):
+        UNCONFIRMED = "unconfirmed"
+        CONFIRMED = "confirmed"
+        DROPPED = "dropped"  # left the mempool unconfirmed, or reorged out and not re-mined
+
+    payment_method = models.ForeignKey(PaymentMethod, on_delete=models.CASCADE, related_name="payments")
+    txid = models.CharField(max_length=64)
+    vout = models.PositiveIntegerField()
+    amount = models.PositiveBigIntegerField(help_text="Satoshis.")
+    height = models.PositiveIntegerField(null=True, blank=True, help_text="Block height; empty in the mempool.")
+    confirmations = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.UNCONFIRMED)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created"]
+        constraints = [
+            models.UniqueConstraint(fields=["txid", "vout", "payment_method"], name="payment_unique_output"),
+        ]
+        indexes = [models.Index(fields=["state", "height"], name="payment_state_height")]
+
+    def __str__(self) -> str:
+        return f"{self.txid}:{self.vout} ({self.amount} sat)"
+
+
+class InvoiceEvent(models.Model):
+    """Append-only audit: every status change and every payment, with its cause."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created"
+        STATUS = "status"
+        PAYMENT = "payment"
+        PAYMENT_UPDATE = "payment_update"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    old_status = models.CharField(max_length=16, blank=True)
+    new_status = models.CharField(max_length=16, blank=True)
+    old_exception_status = models.CharField(max_length=16, blank=True)
+    new_exception_status = models.CharField(max_length=16, blank=True)
+    cause = models.CharField(max_length=32)
+    data = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["invoice", "id"], name="invoice_event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.old_status}→{self.new_status} ({self.cause})"
