@@ -4,11 +4,12 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("bitcart.api_urls")),
+    path("", include("invoices.urls")),
+    path("", include("stores.urls")),
 ]
 
 if settings.DEBUG:
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
-
-_ = include  # other apps mount their urls here as they grow

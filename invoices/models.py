@@ -79,6 +79,9 @@ class InvoiceProduct(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["invoice", "product"], name="invoice_product_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.count} × {self.product_id}"
+
 
 class PaymentMethod(models.Model):
     """One way to pay an invoice: a fresh address of one wallet, and the amount asked there."""

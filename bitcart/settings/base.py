@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "channels",
     "templated_mail",
     "bitcart",
+    "bitcart.rates",
     "wallets",
     "stores",
     "invoices",
@@ -134,6 +135,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "invoices-expire": {
         "task": "invoices.tasks.invoices_expire_task",
         "schedule": timedelta(seconds=env.int("EXPIRY_SWEEP_SECONDS", default=5)),
+    },
+    "rates-refresh": {
+        "task": "bitcart.rates.tasks.rates_refresh_task",
+        "schedule": timedelta(seconds=env.int("RATES_REFRESH_SECONDS", default=60)),
     },
 }
 

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RatesConfig(AppConfig):
+    name = "bitcart.rates"
+    label = "rates"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,130 @@
+"""Django's client of the coin daemon (JSON-RPC 2.0 over HTTP, Bitcart's daemon protocol).
+
+Typed, with a timeout on every call. Errors are split into retryable (the daemon is down, slow,
+or still syncing: try again later) and terminal (bad input: retrying cannot help).
+"""
+
+import itertools
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+# Codes from the daemon's /spec that mean "try again later" rather than "you asked wrongly".
+RETRYABLE_CODES = frozenset({-32603, -32000, 2, 3, 4, 5, 6})
+
+
+class DaemonError(Exception):
+    retryable = False
+
+    def __init__(self, message: str, *, code: int | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class DaemonUnavailable(DaemonError):
+    """Connection refused, timeout, 5xx: the daemon can't answer now."""
+
+    retryable = True
+
+
+class DaemonRejected(DaemonError):
+    """The daemon answered with an error for this request."""
+
+
+@dataclass(frozen=True)
+class ChainOutput:
+    address: str
+    txid: str
+    vout: int
+    value_sat: int
+    height: int  # 0: in the mempool
+    confirmations: int
+
+
+def _password() -> str:
+    if settings.BTC_PASSWORD:
+        return settings.BTC_PASSWORD
+    # The daemon generates one on first start and keeps it in its data directory.
+    path = settings.DATA_DIR / "daemon-btc" / "password"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+class DaemonClient:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        login: str | None = None,
+        password: str | None = None,
+        timeout: float | None = None,
+    ):
+        self.url = url or settings.BTC_DAEMON_URL
+        self.auth = (login or settings.BTC_LOGIN, password if password is not None else _password())
+        self.timeout = timeout or settings.DAEMON_TIMEOUT
+
+    def call(self, method: str, /, **params: Any) -> Any:
+        body = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
+        try:
+            response = httpx.post(self.url, json=body, auth=self.auth, timeout=self.timeout)
+        except httpx.HTTPError as exc:  # connect errors, timeouts, protocol errors
+            raise DaemonUnavailable(f"{method}: daemon unreachable ({exc.__class__.__name__}: {exc})") from exc
+        if response.status_code >= 500 and not response.content:
+            raise DaemonUnavailable(f"{method}: daemon answered HTTP {response.status_code}")
+        try:
+            payload = response.json(parse_float=Decimal)
+        except ValueError:
+            raise DaemonUnavailable(f"{method}: daemon answered HTTP {response.status_code} without JSON") from None
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if error:
+            code = error.get("code") if isinstance(error, dict) else None
+            message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+            cls = DaemonUnavailable if code in RETRYABLE_CODES else DaemonRejected
+            raise cls(f"{method}: {message}", code=code)
+        if response.status_code >= 400:
+            raise DaemonRejected(f"{method}: HTTP {response.status_code}")
+        return payload.get("result")
+
+    # --- what Django uses ---
+
+    def watch_addresses(self, *, xpub: str, addresses: list[dict]) -> Any:
+        """addresses: [{"address", "index", "until": unix time}]; idempotent."""
+        return self.call("watch_addresses", xpub=xpub, addresses=addresses)
+
+    def unwatch_addresses(self, *, xpub: str, addresses: list[str]) -> Any:
+        return self.call("unwatch_addresses", xpub=xpub, addresses=addresses)
+
+    def get_address_outputs(self, *, xpub: str, addresses: list[str]) -> tuple[int, dict[str, list[ChainOutput]]]:
+        """The authoritative view of outputs paying these addresses, and the chain height."""
+        result = self.call("get_address_outputs", xpub=xpub, addresses=addresses)
+        outputs = {
+            address: [
+                ChainOutput(
+                    address,
+                    o["txid"],
+                    int(o["vout"]),
+                    int(o["value_sat"]),
+                    int(o.get("height") or 0),
+                    int(o.get("confirmations") or 0),
+                )
+                for o in items
+            ]
+            for address, items in (result.get("outputs") or {}).items()
+        }
+        return int(result.get("height") or 0), outputs
+
+    def get_tip(self) -> dict:
+        return self.call("get_tip")
+
+
+def get_client() -> DaemonClient:
+    return DaemonClient()

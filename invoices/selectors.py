@@ -1,0 +1,29 @@
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceEvent, InvoiceStatus, PaymentMethod
+
+
+def invoices_watched(*, now=None) -> QuerySet[Invoice]:
+    """Invoices whose addresses the daemon must watch: open ones, and expired ones still inside
+    their monitoring window (late payments)."""
+    now = now or timezone.now()
+    return Invoice.objects.filter(Q(status__in=OPEN_STATUSES) | Q(status=InvoiceStatus.EXPIRED, monitor_until__gt=now))
+
+
+def payment_methods_watched(*, now=None) -> QuerySet[PaymentMethod]:
+    return PaymentMethod.objects.filter(invoice__in=invoices_watched(now=now)).select_related("wallet", "invoice")
+
+
+def wallet_has_watched_invoices(*, wallet_id: str) -> bool:
+    return payment_methods_watched().filter(wallet_id=wallet_id).exists()
+
+
+def invoice_event_get(*, event_id: int) -> InvoiceEvent | None:
+    return InvoiceEvent.objects.select_related("invoice").filter(pk=event_id).first()
+
+
+def invoices_for_user(*, user) -> QuerySet[Invoice]:
+    if user.is_superuser:
+        return Invoice.objects.all()
+    return Invoice.objects.filter(store__owner=user)

@@ -1,0 +1,587 @@
+"""Writes of the invoices app: creation, the status machine, payments, expiry, manual actions.
+
+The status of an invoice is *derived* from its Payment rows (amounts and confirmations), its
+expiry and manual decisions; events only tell us when to re-derive. So applying the same
+information twice, or in another order, gives the same invoice.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_UP, Decimal, localcontext
+from urllib.parse import quote, urlencode
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bitcart.errors import TransitionNotAllowed, ValidationFailed
+from bitcart.money import (
+    SATOSHIS_PER_BTC,
+    btc_to_sat,
+    decimals,
+    format_btc,
+    normalize_currency,
+    sat_to_btc,
+    validate_price,
+)
+from invoices import effects
+from invoices.locks import invoice_lock
+from invoices.models import (
+    ExceptionStatus,
+    Invoice,
+    InvoiceEvent,
+    InvoiceProduct,
+    InvoiceStatus,
+    Payment,
+    PaymentMethod,
+)
+from stores.models import Product, Store
+from stores.services import discount_apply, discount_find, products_reserve_stock
+from wallets.keys import derive_receive_address
+from wallets.models import Wallet
+from wallets.services import wallet_allocate_index
+
+S = InvoiceStatus
+E = ExceptionStatus
+
+# The allowed-transitions table. Anything not here is refused and changes nothing.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.PAID, S.CONFIRMED, S.COMPLETE, S.EXPIRED, S.INVALID}),
+    # back to pending: its only payment left the mempool before expiry
+    S.PAID: frozenset({S.CONFIRMED, S.COMPLETE, S.PENDING, S.EXPIRED, S.INVALID}),
+    # back to paid: a reorg took its confirmation away
+    S.CONFIRMED: frozenset({S.COMPLETE, S.PAID, S.PENDING, S.EXPIRED, S.INVALID}),
+    S.COMPLETE: frozenset({S.REFUNDED}),
+    # a late payment (paid_late) or a merchant's decision
+    S.EXPIRED: frozenset({S.PAID, S.CONFIRMED, S.COMPLETE, S.INVALID}),
+    S.INVALID: frozenset({S.COMPLETE}),
+    S.REFUNDED: frozenset(),
+}
+# Statuses that only a merchant's action leaves; payments are still recorded in them.
+MANUAL_FINAL = frozenset({S.INVALID, S.REFUNDED})
+MAX_PRODUCTS = 100
+MAX_METADATA_BYTES = 16_384
+
+
+@dataclass(frozen=True)
+class Output:
+    """One on-chain output paying an address, as the coin daemon reports it."""
+
+    txid: str
+    vout: int
+    amount: int  # satoshis
+    height: int | None  # None or 0: in the mempool
+    confirmations: int
+
+
+# --- creation -------------------------------------------------------------------------------
+
+
+def _resolve_products(*, store: Store, products: dict[str, int] | Iterable[str] | None) -> list[tuple[Product, int]]:
+    if not products:
+        return []
+    counts = dict(products) if isinstance(products, dict) else {pid: 1 for pid in products}
+    if len(counts) > MAX_PRODUCTS:
+        raise ValidationFailed(f"At most {MAX_PRODUCTS} different products per invoice", code="too_many_products")
+    found = Product.objects.in_bulk([str(pid) for pid in counts])
+    resolved = []
+    for product_id, count in counts.items():
+        product = found.get(str(product_id))
+        if product is None or product.store_id != store.pk or product.status != Product.Status.ACTIVE:
+            raise ValidationFailed(f"Product {product_id} not found", code="product_not_found")
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10_000:
+            raise ValidationFailed(f"Invalid quantity for product {product_id}", code="invalid_quantity")
+        if product.quantity != Product.UNLIMITED and product.quantity < count:
+            raise ValidationFailed(f"Product {product.name} is out of stock", code="out_of_stock")
+        resolved.append((product, count))
+    return resolved
+
+
+def _ask_in_sat(*, price: Decimal, currency: str, rate: Decimal) -> int:
+    """Satoshis to ask for `price` of `currency` at `rate` (currency units per BTC)."""
+    if currency == "SATS":
+        return int(price)
+    with localcontext() as ctx:
+        ctx.prec = 50
+        return btc_to_sat(price / rate)
+
+
+def _rate_for(*, store: Store, currency: str) -> tuple[Decimal, str]:
+    if currency == "BTC":
+        return Decimal(1), "identity"
+    if currency == "SATS":
+        return Decimal(SATOSHIS_PER_BTC), "identity"
+    from bitcart.rates.services import rate_get
+
+    quote = rate_get(store=store, crypto="BTC", fiat=currency)
+    return quote.rate, quote.source
+
+
+def payment_url(*, address: str, amount_sat: int, label: str) -> str:
+    """BIP21 URI."""
+    query = urlencode({"amount": format_btc(amount_sat), "label": label[:100]}, quote_via=quote)
+    return f"bitcoin:{address}?{query}"
+
+
+def _validate_text(value: str, *, field: str, limit: int) -> str:
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise ValidationFailed(f"{field} is longer than {limit} characters", code="too_long")
+    return value
+
+
+def invoice_create(
+    *,
+    store: Store,
+    price: object = None,
+    currency: str | None = None,
+    products: dict[str, int] | Iterable[str] | None = None,
+    promocode: str = "",
+    buyer_email: str = "",
+    shipping_address: str = "",
+    notes: str = "",
+    order_id: str = "",
+    notification_url: str = "",
+    redirect_url: str = "",
+    metadata: dict | None = None,
+    expiration: int | None = None,
+    wallet_ids: Iterable[str] | None = None,
+) -> Invoice:
+    """Price the order, give every wallet of the store a fresh address, and save it all at once.
+
+    Everything that can fail (products, amounts, rates, wallets) is checked before the first
+    write, so a refused invoice leaves no row and consumes no address.
+    """
+    currency = normalize_currency(currency or store.default_currency)
+    items = _resolve_products(store=store, products=products)
+    if items and currency != store.default_currency:
+        raise ValidationFailed("Products are priced in the store's currency", code="currency_mismatch")
+    if price is None or price == "":
+        if not items:
+            raise ValidationFailed("Give a price or products", code="price_required")
+        price = sum((product.price * count for product, count in items), Decimal(0))
+    else:
+        price = validate_price(price, currency)
+    discount = discount_find(store=store, promocode=promocode, currency=currency)
+    if promocode and discount is None:
+        raise ValidationFailed("This promocode is not valid", code="invalid_promocode")
+    price = validate_price(
+        discount_apply(price=Decimal(price), discount=discount).quantize(
+            Decimal(1).scaleb(-decimals(currency)), rounding=ROUND_UP
+        ),
+        currency,
+    )
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValidationFailed("metadata must be an object", code="invalid_metadata")
+    if metadata and len(str(metadata).encode()) > MAX_METADATA_BYTES:
+        raise ValidationFailed("metadata is too large", code="invalid_metadata")
+    expiration = store.expiration if expiration is None else expiration
+    if not isinstance(expiration, int) or not 1 <= expiration <= 60 * 24 * 30:
+        raise ValidationFailed("expiration must be 1 to 43200 minutes", code="invalid_expiration")
+    texts = {
+        "buyer_email": _validate_text(buyer_email, field="buyer_email", limit=254),
+        "shipping_address": _validate_text(shipping_address, field="shipping_address", limit=2000),
+        "notes": _validate_text(notes, field="notes", limit=5000),
+        "order_id": _validate_text(order_id, field="order_id", limit=255),
+        "notification_url": _validate_text(notification_url, field="notification_url", limit=2000),
+        "redirect_url": _validate_text(redirect_url or store.redirect_url, field="redirect_url", limit=2000),
+    }
+    wallets = list(store.wallets.all().order_by("created"))
+    if wallet_ids is not None:
+        wanted = set(wallet_ids)
+        wallets = [w for w in wallets if w.pk in wanted]
+    if not wallets:
+        raise ValidationFailed("The store has no wallet to receive payments", code="no_wallets")
+    rate, rate_source = _rate_for(store=store, currency=currency)
+    asks = [(wallet, _ask_in_sat(price=price, currency=currency, rate=rate)) for wallet in wallets]
+    if any(amount < 1 for _, amount in asks):
+        raise ValidationFailed("The price is below one satoshi", code="amount_too_small")
+
+    now = timezone.now()
+    expires_at = now + timedelta(minutes=expiration)
+    invoice = Invoice(
+        store=store,
+        price=price,
+        currency=currency,
+        expiration=expiration,
+        expires_at=expires_at,
+        monitor_until=expires_at + timedelta(minutes=store.monitoring_window),
+        required_confirmations=_required_confirmations(store, wallets[0]),
+        underpaid_percentage=store.underpaid_percentage,
+        metadata=metadata or {},
+        discount=discount,
+        promocode=promocode if discount else "",
+        **texts,
+    )
+    _full_clean(invoice)
+    with transaction.atomic():
+        invoice.save(force_insert=True)
+        InvoiceProduct.objects.bulk_create(
+            InvoiceProduct(invoice=invoice, product=product, count=count, price=product.price)
+            for product, count in items
+        )
+        for wallet, amount in asks:
+            _payment_method_create(invoice=invoice, wallet=wallet, amount=amount, rate=rate, rate_source=rate_source)
+        InvoiceEvent.objects.create(
+            invoice=invoice,
+            kind=InvoiceEvent.Kind.CREATED,
+            new_status=invoice.status,
+            new_exception_status=invoice.exception_status,
+            cause="creation",
+            data={"price": str(price), "currency": currency},
+        )
+        effects.on_invoice_created(invoice)
+    return invoice
+
+
+def _required_confirmations(store: Store, wallet: Wallet) -> int:
+    if wallet.transaction_speed is not None:
+        return wallet.transaction_speed
+    return store.transaction_speed
+
+
+def _full_clean(invoice: Invoice) -> None:
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    try:
+        invoice.full_clean(
+            exclude=[
+                "store",
+                "discount",
+                "products",
+                "price",
+                "expiration",
+                "expires_at",
+                "monitor_until",
+                "required_confirmations",
+            ]
+        )
+    except DjangoValidationError as exc:
+        raise ValidationFailed("Invalid invoice data", extra={"fields": exc.message_dict}) from None
+
+
+def _payment_method_create(
+    *, invoice: Invoice, wallet: Wallet, amount: int, rate: Decimal, rate_source: str
+) -> PaymentMethod:
+    index = wallet_allocate_index(wallet_id=wallet.pk)
+    address = derive_receive_address(wallet.xpub, wallet.network, index)
+    return PaymentMethod.objects.create(
+        invoice=invoice,
+        wallet=wallet,
+        currency=wallet.currency,
+        amount=amount,
+        rate=rate,
+        rate_source=rate_source,
+        address=address,
+        derivation_index=index,
+        payment_url=payment_url(address=address, amount_sat=amount, label=f"{invoice.store.name} {invoice.pk}"),
+    )
+
+
+# --- the status machine ---------------------------------------------------------------------
+
+
+def _transition(
+    invoice: Invoice, *, status: str, exception_status: str | None = None, cause: str, data: dict | None = None
+) -> InvoiceEvent | None:
+    """The one guarded change of status. The caller holds the row lock (invoice_lock).
+
+    Returns the event row, or None when nothing changes. A forbidden transition raises and
+    writes nothing.
+    """
+    new_exception = invoice.exception_status if exception_status is None else exception_status
+    if status == invoice.status and new_exception == invoice.exception_status:
+        return None
+    if status != invoice.status and status not in TRANSITIONS[invoice.status]:
+        raise TransitionNotAllowed(
+            f"An invoice cannot go from {invoice.status} to {status}", extra={"from": invoice.status, "to": status}
+        )
+    old_status, old_exception = invoice.status, invoice.exception_status
+    invoice.status, invoice.exception_status = status, new_exception
+    fields = ["status", "exception_status", "updated"]
+    if status in (S.PAID, S.CONFIRMED, S.COMPLETE) and invoice.paid_date is None:
+        invoice.paid_date = timezone.now()
+        fields.append("paid_date")
+    invoice.save(update_fields=fields)
+    if status == S.COMPLETE:
+        # In the same transaction as the status, so stock moves exactly once per order.
+        products_reserve_stock(counts={p.product_id: p.count for p in invoice.invoice_products.all()})
+    event = InvoiceEvent.objects.create(
+        invoice=invoice,
+        kind=InvoiceEvent.Kind.STATUS,
+        old_status=old_status,
+        new_status=status,
+        old_exception_status=old_exception,
+        new_exception_status=new_exception,
+        cause=cause,
+        data=data or {},
+    )
+    effects.on_invoice_changed(invoice, event.pk)
+    return event
+
+
+@transaction.atomic
+def invoice_set_status(
+    *, invoice_id: str, status: str, exception_status: str | None = None, cause: str, data: dict | None = None
+) -> Invoice:
+    invoice = invoice_lock(invoice_id)
+    _transition(invoice, status=status, exception_status=exception_status, cause=cause, data=data)
+    return invoice
+
+
+def invoice_mark_complete(*, invoice_id: str, actor: str = "merchant") -> Invoice:
+    return invoice_set_status(invoice_id=invoice_id, status=S.COMPLETE, cause="manual", data={"by": actor})
+
+
+def invoice_mark_invalid(*, invoice_id: str, actor: str = "merchant") -> Invoice:
+    return invoice_set_status(invoice_id=invoice_id, status=S.INVALID, cause="manual", data={"by": actor})
+
+
+def invoice_mark_refunded(*, invoice_id: str, actor: str = "merchant") -> Invoice:
+    return invoice_set_status(invoice_id=invoice_id, status=S.REFUNDED, cause="manual", data={"by": actor})
+
+
+@dataclass(frozen=True)
+class _Derived:
+    status: str
+    exception_status: str
+    sent_sat: int
+    confirmations: int
+    method: PaymentMethod | None
+
+
+def _derive(invoice: Invoice, methods: list[PaymentMethod], now: datetime) -> _Derived:
+    """The status the payments call for (see DESIGN.md, invoice lifecycle).
+
+    The best-paid payment method decides; dropped outputs do not count. Expiry itself is the
+    sweep's job: here a due-but-unswept invoice simply keeps waiting.
+    """
+    best: tuple[Decimal, int, int, PaymentMethod] | None = None
+    for method in methods:
+        counted = [p for p in method.payments.all() if p.state != Payment.State.DROPPED]
+        total = sum(p.amount for p in counted)
+        confirmations = min((p.confirmations for p in counted), default=0)
+        share = Decimal(total) / Decimal(method.amount)
+        if best is None or share > best[0]:
+            best = (share, total, confirmations, method)
+    total, confirmations, method = (best[1], best[2], best[3]) if best else (0, 0, None)
+    if invoice.status == S.COMPLETE:  # final for the payment pipeline; refunds are manual
+        return _Derived(S.COMPLETE, invoice.exception_status, total, confirmations, method)
+    if invoice.status in (S.PAID, S.CONFIRMED):
+        # Where it goes back to if what paid it was dropped.
+        waiting = S.PENDING if now < invoice.expires_at else S.EXPIRED
+    else:
+        waiting = invoice.status  # pending or expired
+    if method is None or total == 0:
+        if invoice.status in (S.PAID, S.CONFIRMED) and waiting == S.EXPIRED:
+            return _Derived(S.INVALID, E.FAILED_CONFIRM, 0, 0, None)
+        exception = E.NONE if invoice.exception_status == E.PAID_PARTIAL else invoice.exception_status
+        return _Derived(waiting, exception, 0, 0, None)
+    threshold = method.amount * (Decimal(100) - invoice.underpaid_percentage) / Decimal(100)
+    if total < threshold:
+        return _Derived(waiting, E.PAID_PARTIAL, total, confirmations, method)
+    if confirmations >= invoice.required_confirmations:
+        status = S.COMPLETE
+    elif confirmations >= 1:
+        status = S.CONFIRMED
+    else:
+        status = S.PAID
+    if invoice.exception_status == E.PAID_LATE or invoice.status == S.EXPIRED:
+        exception = E.PAID_LATE
+    elif total > method.amount:
+        exception = E.PAID_OVER
+    else:
+        exception = E.NONE
+    return _Derived(status, exception, total, confirmations, method)
+
+
+def invoice_recompute(invoice: Invoice, *, cause: str, data: dict | None = None) -> InvoiceEvent | None:
+    """Re-derive status and sent amount from the payments. The caller holds the row lock."""
+    methods = list(invoice.payment_methods.prefetch_related("payments").order_by("created"))
+    derived = _derive(invoice, methods, timezone.now())
+    sent = sat_to_btc(derived.sent_sat)
+    fields = []
+    if invoice.sent_amount != sent:
+        invoice.sent_amount = sent
+        fields.append("sent_amount")
+    if derived.method is not None and invoice.paid_currency != derived.method.currency:
+        invoice.paid_currency = derived.method.currency
+        fields.append("paid_currency")
+    if fields:
+        invoice.save(update_fields=[*fields, "updated"])
+    for method in methods:
+        confirmations = min(
+            (p.confirmations for p in method.payments.all() if p.state != Payment.State.DROPPED), default=0
+        )
+        is_used = any(p.state != Payment.State.DROPPED for p in method.payments.all())
+        if (method.confirmations, method.is_used) != (confirmations, is_used):
+            PaymentMethod.objects.filter(pk=method.pk).update(confirmations=confirmations, is_used=is_used)
+    if invoice.status in MANUAL_FINAL:
+        event = None  # payments are recorded, but only the merchant moves it on
+    else:
+        event = _transition(
+            invoice, status=derived.status, exception_status=derived.exception_status, cause=cause, data=data
+        )
+    if event is None and fields:
+        effects.on_invoice_changed(invoice, None)  # the page shows the running total
+    return event
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+def _upsert_output(method: PaymentMethod, output: Output, events: list[dict]) -> None:
+    height = output.height or None
+    state = Payment.State.CONFIRMED if output.confirmations > 0 else Payment.State.UNCONFIRMED
+    existing = next((p for p in method.payments.all() if (p.txid, p.vout) == (output.txid, output.vout)), None)
+    if existing is None:
+        try:
+            with transaction.atomic():  # savepoint: the unique constraint is the last word on duplicates
+                Payment.objects.create(
+                    payment_method=method,
+                    txid=output.txid,
+                    vout=output.vout,
+                    amount=output.amount,
+                    height=height,
+                    confirmations=output.confirmations,
+                    state=state,
+                )
+        except IntegrityError:
+            return
+        events.append(
+            {
+                "kind": InvoiceEvent.Kind.PAYMENT,
+                "txid": output.txid,
+                "vout": output.vout,
+                "amount": output.amount,
+                "confirmations": output.confirmations,
+            }
+        )
+        return
+    if (existing.height, existing.confirmations, existing.state) != (height, output.confirmations, state):
+        Payment.objects.filter(pk=existing.pk).update(
+            height=height, confirmations=output.confirmations, state=state, updated=timezone.now()
+        )
+        if existing.state != state:
+            events.append(
+                {
+                    "kind": InvoiceEvent.Kind.PAYMENT_UPDATE,
+                    "txid": output.txid,
+                    "vout": output.vout,
+                    "state": state,
+                    "confirmations": output.confirmations,
+                }
+            )
+
+
+def payment_method_sync(
+    *, payment_method_id: str, outputs: Iterable[Output], complete: bool = False, cause: str = "daemon"
+) -> Invoice:
+    """Apply what the chain says about one payment method's address.
+
+    `outputs` are outputs paying the address. With `complete=True` they are the whole truth (a
+    reconciliation or address-history answer): a known unconfirmed output missing from them has
+    left the mempool, and is marked dropped. Idempotent: the same view twice changes nothing.
+    """
+    outputs = list(outputs)
+    with transaction.atomic():
+        invoice_id = PaymentMethod.objects.values_list("invoice_id", flat=True).get(pk=payment_method_id)
+        invoice = invoice_lock(invoice_id)
+        method = PaymentMethod.objects.prefetch_related("payments").get(pk=payment_method_id)
+        events: list[dict] = []
+        for output in outputs:
+            if output.amount <= 0 or output.vout < 0:
+                continue
+            _upsert_output(method, output, events)
+        if complete:
+            seen = {(o.txid, o.vout) for o in outputs}
+            for payment in method.payments.all():
+                if (payment.txid, payment.vout) not in seen and payment.state != Payment.State.DROPPED:
+                    Payment.objects.filter(pk=payment.pk).update(state=Payment.State.DROPPED, updated=timezone.now())
+                    events.append(
+                        {
+                            "kind": InvoiceEvent.Kind.PAYMENT_UPDATE,
+                            "txid": payment.txid,
+                            "vout": payment.vout,
+                            "state": Payment.State.DROPPED,
+                        }
+                    )
+        if not events:
+            return invoice
+        InvoiceEvent.objects.bulk_create(
+            InvoiceEvent(
+                invoice=invoice,
+                kind=e.pop("kind"),
+                old_status=invoice.status,
+                new_status=invoice.status,
+                old_exception_status=invoice.exception_status,
+                new_exception_status=invoice.exception_status,
+                cause=cause,
+                data=e,
+            )
+            for e in events
+        )
+        invoice_recompute(invoice, cause=cause, data={"address": method.address})
+    return invoice
+
+
+def payment_apply(
+    *,
+    payment_method_id: str,
+    txid: str,
+    vout: int,
+    amount: int,
+    height: int | None = None,
+    confirmations: int = 0,
+    cause: str = "daemon",
+) -> Invoice:
+    """Record one received output (idempotent on txid:vout)."""
+    return payment_method_sync(
+        payment_method_id=payment_method_id, outputs=[Output(txid, vout, amount, height, confirmations)], cause=cause
+    )
+
+
+def invoice_refresh_confirmations(*, invoice_id: str, tip_height: int, cause: str = "block") -> Invoice:
+    """Recompute confirmations of an invoice's mined payments from the chain tip (one per block)."""
+    with transaction.atomic():
+        invoice = invoice_lock(invoice_id)
+        changed = False
+        for payment in Payment.objects.filter(payment_method__invoice=invoice, height__isnull=False).exclude(
+            state=Payment.State.DROPPED
+        ):
+            confirmations = max(tip_height - payment.height + 1, 0)
+            if confirmations != payment.confirmations:
+                Payment.objects.filter(pk=payment.pk).update(confirmations=confirmations, updated=timezone.now())
+                changed = True
+        if changed:
+            invoice_recompute(invoice, cause=cause, data={"height": tip_height})
+    return invoice
+
+
+# --- expiry ---------------------------------------------------------------------------------
+
+
+def invoice_expire(*, invoice_id: str, now: datetime | None = None) -> Invoice:
+    """Expire one pending invoice whose time is up; a payment that got in first wins."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = invoice_lock(invoice_id)
+        if invoice.status != S.PENDING or invoice.expires_at > now:
+            return invoice
+        _transition(invoice, status=S.EXPIRED, cause="expiry")
+    return invoice
+
+
+def invoices_expire(*, now: datetime | None = None, batch: int = 500) -> int:
+    """The sweep: expire due pending invoices (index on status, expires_at), at most `batch`."""
+    now = now or timezone.now()
+    due = list(
+        Invoice.objects.filter(status=S.PENDING, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:batch]
+    )
+    expired = 0
+    for invoice_id in due:
+        if invoice_expire(invoice_id=invoice_id, now=now).status == S.EXPIRED:
+            expired += 1
+    return expired

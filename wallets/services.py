@@ -1,0 +1,79 @@
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from bitcart.errors import Conflict, ValidationFailed
+from wallets.keys import NETWORKS, parse_xpub
+from wallets.models import Wallet
+
+SUPPORTED_CURRENCIES = ("BTC",)
+
+
+def wallet_validate(*, currency: str, network: str, xpub: str) -> str:
+    """Returns the normalized xpub, or raises ValidationFailed saying what is wrong."""
+    if currency.upper() not in SUPPORTED_CURRENCIES:
+        raise ValidationFailed(f"Unsupported wallet currency {currency!r}", code="unsupported_currency")
+    if network not in NETWORKS:
+        raise ValidationFailed(f"Unknown network {network!r}", code="invalid_network")
+    return parse_xpub(xpub, network).text
+
+
+def wallet_create(
+    *,
+    owner,
+    name: str,
+    xpub: str,
+    currency: str = "BTC",
+    network: str = "mainnet",
+    label: str = "",
+    transaction_speed: int | None = None,
+) -> Wallet:
+    xpub = wallet_validate(currency=currency, network=network, xpub=xpub)
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationFailed("Wallet name must be 1 to 200 characters", code="invalid_name")
+    if transaction_speed is not None and not 0 <= transaction_speed <= 6:
+        raise ValidationFailed("transaction_speed must be between 0 and 6", code="invalid_speed")
+    if Wallet.objects.filter(currency=currency.upper(), network=network, xpub=xpub).exists():
+        raise Conflict("This key is already connected as a wallet", code="wallet_exists")
+    try:
+        with transaction.atomic():
+            return Wallet.objects.create(
+                owner=owner,
+                name=name,
+                xpub=xpub,
+                currency=currency.upper(),
+                network=network,
+                label=label,
+                transaction_speed=transaction_speed,
+            )
+    except IntegrityError:  # lost a race with the same key
+        raise Conflict("This key is already connected as a wallet", code="wallet_exists") from None
+
+
+def wallet_allocate_index(*, wallet_id: str) -> int:
+    """Reserve the next derivation index. Must run inside the caller's transaction: the row stays
+    locked until commit, and a rolled-back invoice gives its index back (nothing was handed out)."""
+    updated = Wallet.objects.filter(pk=wallet_id).update(next_index=F("next_index") + 1)
+    if not updated:
+        raise ValidationFailed("Wallet not found", code="wallet_not_found")
+    return Wallet.objects.values_list("next_index", flat=True).get(pk=wallet_id) - 1
+
+
+def wallet_delete(*, wallet: Wallet) -> None:
+    """Refused while any invoice paid to this wallet is still open or watched."""
+    from invoices.selectors import wallet_has_watched_invoices
+
+    with transaction.atomic():
+        locked = Wallet.objects.select_for_update().get(pk=wallet.pk)
+        if wallet_has_watched_invoices(wallet_id=locked.pk):
+            raise Conflict(
+                "This wallet has open invoices; wait until they end or mark them invalid",
+                code="wallet_has_open_invoices",
+            )
+        if locked.payment_methods.exists():
+            # Addresses stay bound to their invoices for all time; the history must keep its wallet.
+            raise Conflict(
+                "This wallet has invoice history and cannot be deleted; remove it from its stores instead",
+                code="wallet_has_history",
+            )
+        locked.delete()
