@@ -316,6 +316,7 @@ def _transition(
         cause=cause,
         data=data or {},
     )
+    # WEBHOOKS-HOOK: durable outbox rows for this event are written here, in this transaction.
     effects.on_invoice_changed(invoice, event.pk)
     return event
 
