@@ -1,0 +1,50 @@
+from decimal import Decimal
+
+import pytest
+
+from bitcart.errors import ValidationFailed
+from bitcart.money import btc_to_sat, validate_price
+from stores.models import Product, Store
+from stores.services import product_create, store_create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_store_create_refuses_bad_settings_and_foreign_wallets(merchant, other_merchant, wallet):
+    store = store_create(owner=merchant, name="Shop", default_currency="eur", wallets=[wallet])
+    assert (store.default_currency, store.expiration, store.transaction_speed) == ("EUR", 15, 1)
+    assert list(store.wallets.all()) == [wallet]
+    with pytest.raises(ValidationFailed) as info:
+        store_create(owner=merchant, name="Shop", default_currency="XYZ")
+    assert info.value.code == "unknown_currency"
+    with pytest.raises(ValidationFailed):
+        store_create(owner=merchant, name="x" * 201)
+    with pytest.raises(ValidationFailed):
+        store_create(owner=merchant, name="Shop", transaction_speed=7)
+    with pytest.raises(ValidationFailed):
+        store_create(owner=merchant, name="Shop", underpaid_percentage=Decimal("-1"))
+    with pytest.raises(ValidationFailed) as info:
+        store_create(owner=other_merchant, name="Thief", wallets=[wallet])
+    assert info.value.code == "wallet_not_found"
+    assert Store.objects.count() == 1
+
+
+@pytest.mark.parametrize(("price", "ok"), [("10", True), ("0.01", True), ("0", False), ("-5", False),
+                                           ("0.001", False)])
+def test_product_price_follows_store_currency(merchant, price, ok):
+    store = store_create(owner=merchant, name="Shop", default_currency="USD")
+    if ok:
+        assert product_create(store=store, name="Thing", price=price).price == Decimal(price)
+    else:
+        with pytest.raises(ValidationFailed):
+            product_create(store=store, name="Thing", price=price)
+        assert Product.objects.count() == 0
+
+
+def test_money_helpers_round_in_the_buyers_favour():
+    assert btc_to_sat(Decimal("0.000000019")) == 1
+    assert btc_to_sat(Decimal("1")) == 100_000_000
+    assert validate_price("100", "JPY") == Decimal("100")
+    with pytest.raises(ValidationFailed):
+        validate_price("100.5", "JPY")
+    assert validate_price("1.234", "KWD") == Decimal("1.234")
