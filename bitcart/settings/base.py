@@ -136,6 +136,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "invoices.tasks.invoices_expire_task",
         "schedule": timedelta(seconds=env.int("EXPIRY_SWEEP_SECONDS", default=5)),
     },
+    "invoices-reconcile": {
+        "task": "daemons.tasks.invoices_reconcile_task",
+        "schedule": timedelta(seconds=env.int("RECONCILE_SECONDS", default=60)),
+    },
     "rates-refresh": {
         "task": "bitcart.rates.tasks.rates_refresh_task",
         "schedule": timedelta(seconds=env.int("RATES_REFRESH_SECONDS", default=60)),
