@@ -317,6 +317,9 @@ def _transition(
         data=data or {},
     )
     # WEBHOOKS-HOOK: durable outbox rows for this event are written here, in this transaction.
+    from bitcart.webhooks.services import webhook_event_record  # here: bitcart.webhooks imports invoices
+
+    webhook_event_record(invoice=invoice, event=event)
     effects.on_invoice_changed(invoice, event.pk)
     return event
 
@@ -365,9 +368,13 @@ def _derive(invoice: Invoice, methods: list[PaymentMethod], now: datetime) -> _D
         share = Decimal(total) / Decimal(method.amount)
         if best is None or share > best[0]:
             best = (share, total, confirmations, method)
-    total, confirmations, method = (best[1], best[2], best[3]) if best else (0, 0, None)
+    method: PaymentMethod | None = None
+    total = confirmations = 0
+    if best is not None:
+        _, total, confirmations, method = best
     if invoice.status == S.COMPLETE:  # final for the payment pipeline; refunds are manual
         return _Derived(S.COMPLETE, invoice.exception_status, total, confirmations, method)
+    waiting: str
     if invoice.status in (S.PAID, S.CONFIRMED):
         # Where it goes back to if what paid it was dropped.
         waiting = S.PENDING if now < invoice.expires_at else S.EXPIRED
@@ -431,7 +438,9 @@ def invoice_recompute(invoice: Invoice, *, cause: str, data: dict | None = None)
 # --- payments -------------------------------------------------------------------------------
 
 
-def _upsert_output(method: PaymentMethod, output: Output, events: list[dict]) -> None:
+def _upsert_output(method: PaymentMethod, output: Output, events: list[dict]) -> bool:
+    """Insert or update one output's Payment row; True if anything changed. Only new outputs and
+    state changes are events worth recording; a confirmation count moving is not."""
     height = output.height or None
     state = Payment.State.CONFIRMED if output.confirmations > 0 else Payment.State.UNCONFIRMED
     existing = next((p for p in method.payments.all() if (p.txid, p.vout) == (output.txid, output.vout)), None)
@@ -448,7 +457,7 @@ def _upsert_output(method: PaymentMethod, output: Output, events: list[dict]) ->
                     state=state,
                 )
         except IntegrityError:
-            return
+            return False
         events.append(
             {
                 "kind": InvoiceEvent.Kind.PAYMENT,
@@ -458,7 +467,7 @@ def _upsert_output(method: PaymentMethod, output: Output, events: list[dict]) ->
                 "confirmations": output.confirmations,
             }
         )
-        return
+        return True
     if (existing.height, existing.confirmations, existing.state) != (height, output.confirmations, state):
         Payment.objects.filter(pk=existing.pk).update(
             height=height, confirmations=output.confirmations, state=state, updated=timezone.now()
@@ -473,6 +482,8 @@ def _upsert_output(method: PaymentMethod, output: Output, events: list[dict]) ->
                     "confirmations": output.confirmations,
                 }
             )
+        return True
+    return False
 
 
 def payment_method_sync(
@@ -490,10 +501,11 @@ def payment_method_sync(
         invoice = invoice_lock(invoice_id)
         method = PaymentMethod.objects.prefetch_related("payments").get(pk=payment_method_id)
         events: list[dict] = []
+        changed = False
         for output in outputs:
             if output.amount <= 0 or output.vout < 0:
                 continue
-            _upsert_output(method, output, events)
+            changed |= _upsert_output(method, output, events)
         if complete:
             seen = {(o.txid, o.vout) for o in outputs}
             for payment in method.payments.all():
@@ -507,7 +519,7 @@ def payment_method_sync(
                             "state": Payment.State.DROPPED,
                         }
                     )
-        if not events:
+        if not changed and not events:
             return invoice
         InvoiceEvent.objects.bulk_create(
             InvoiceEvent(
@@ -540,23 +552,6 @@ def payment_apply(
     return payment_method_sync(
         payment_method_id=payment_method_id, outputs=[Output(txid, vout, amount, height, confirmations)], cause=cause
     )
-
-
-def invoice_refresh_confirmations(*, invoice_id: str, tip_height: int, cause: str = "block") -> Invoice:
-    """Recompute confirmations of an invoice's mined payments from the chain tip (one per block)."""
-    with transaction.atomic():
-        invoice = invoice_lock(invoice_id)
-        changed = False
-        for payment in Payment.objects.filter(payment_method__invoice=invoice, height__isnull=False).exclude(
-            state=Payment.State.DROPPED
-        ):
-            confirmations = max(tip_height - payment.height + 1, 0)
-            if confirmations != payment.confirmations:
-                Payment.objects.filter(pk=payment.pk).update(confirmations=confirmations, updated=timezone.now())
-                changed = True
-        if changed:
-            invoice_recompute(invoice, cause=cause, data={"height": tip_height})
-    return invoice
 
 
 # --- expiry ---------------------------------------------------------------------------------

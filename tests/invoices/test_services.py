@@ -88,8 +88,9 @@ def test_products_and_promocode(store):
 
     hat = product_create(store=store, name="Hat", price="0.001", quantity=5)
     pin = product_create(store=store, name="Pin", price="0.0002")
-    Discount.objects.create(store=store, name="Ten", percent=10, promocode="TEN",
-                            end_date=timezone.now() + timedelta(days=1))
+    Discount.objects.create(
+        store=store, name="Ten", percent=10, promocode="TEN", end_date=timezone.now() + timedelta(days=1)
+    )
     invoice = services.invoice_create(store=store, products={hat.pk: 2, pin.pk: 1}, promocode="TEN")
     assert invoice.price == Decimal("0.00198")  # (0.002 + 0.0002) * 0.9
     assert method_of(invoice).amount == 198000
@@ -149,11 +150,10 @@ def test_full_payment_moves_paid_confirmed_complete(store):
     invoice.refresh_from_db()
     assert (invoice.status, invoice.exception_status, invoice.sent_amount) == (S.PAID, E.NONE, Decimal("0.001"))
     assert invoice.paid_currency == "BTC" and invoice.paid_date is not None
-    services.payment_apply(payment_method_id=method.pk, txid=TXID, vout=0, amount=100_000, height=101,
-                           confirmations=1)
+    services.payment_apply(payment_method_id=method.pk, txid=TXID, vout=0, amount=100_000, height=101, confirmations=1)
     invoice.refresh_from_db()
     assert invoice.status == S.CONFIRMED
-    services.invoice_refresh_confirmations(invoice_id=invoice.pk, tip_height=102)
+    services.payment_apply(payment_method_id=method.pk, txid=TXID, vout=0, amount=100_000, height=101, confirmations=2)
     invoice.refresh_from_db()
     assert invoice.status == S.COMPLETE
     assert Payment.objects.get().confirmations == 2
@@ -180,12 +180,18 @@ def test_partial_then_complete_and_overpayment(store):
     method = method_of(invoice)
     services.payment_apply(payment_method_id=method.pk, txid=TXID, vout=0, amount=40_000)
     invoice.refresh_from_db()
-    assert (invoice.status, invoice.exception_status, invoice.sent_amount) == (S.PENDING, E.PAID_PARTIAL,
-                                                                                Decimal("0.0004"))
+    assert (invoice.status, invoice.exception_status, invoice.sent_amount) == (
+        S.PENDING,
+        E.PAID_PARTIAL,
+        Decimal("0.0004"),
+    )
     services.payment_apply(payment_method_id=method.pk, txid="cd" * 32, vout=1, amount=70_000)
     invoice.refresh_from_db()
-    assert (invoice.status, invoice.exception_status, invoice.sent_amount) == (S.COMPLETE, E.PAID_OVER,
-                                                                                Decimal("0.0011"))
+    assert (invoice.status, invoice.exception_status, invoice.sent_amount) == (
+        S.COMPLETE,
+        E.PAID_OVER,
+        Decimal("0.0011"),
+    )
 
 
 def test_underpaid_tolerance(store):
@@ -237,8 +243,9 @@ def test_payment_after_expiry_is_recorded_as_paid_late(store):
     services.payment_apply(payment_method_id=method_of(invoice).pk, txid=TXID, vout=0, amount=100_000)
     invoice.refresh_from_db()
     assert (invoice.status, invoice.exception_status) == (S.PAID, E.PAID_LATE)
-    services.payment_apply(payment_method_id=method_of(invoice).pk, txid=TXID, vout=0, amount=100_000, height=5,
-                           confirmations=1)
+    services.payment_apply(
+        payment_method_id=method_of(invoice).pk, txid=TXID, vout=0, amount=100_000, height=5, confirmations=1
+    )
     invoice.refresh_from_db()
     assert (invoice.status, invoice.exception_status) == (S.COMPLETE, E.PAID_LATE)
 

@@ -29,8 +29,7 @@ def test_store_create_refuses_bad_settings_and_foreign_wallets(merchant, other_m
     assert Store.objects.count() == 1
 
 
-@pytest.mark.parametrize(("price", "ok"), [("10", True), ("0.01", True), ("0", False), ("-5", False),
-                                           ("0.001", False)])
+@pytest.mark.parametrize(("price", "ok"), [("10", True), ("0.01", True), ("0", False), ("-5", False), ("0.001", False)])
 def test_product_price_follows_store_currency(merchant, price, ok):
     store = store_create(owner=merchant, name="Shop", default_currency="USD")
     if ok:

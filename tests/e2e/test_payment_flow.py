@@ -1,0 +1,101 @@
+"""A payment made on the (simulated) chain moves a real invoice, with every process real."""
+
+import time
+from decimal import Decimal
+
+import pytest
+
+from invoices import services
+from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment, PaymentMethod
+from invoices.watch import invoice_watch
+from wallets.keys import derive_receive_address
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+S = InvoiceStatus
+
+
+def wait_for(predicate, *, timeout: float = 20, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def status_of(invoice_id: str) -> tuple[str, str, Decimal]:
+    invoice = Invoice.objects.get(pk=invoice_id)
+    return invoice.status, invoice.exception_status, invoice.sent_amount
+
+
+def new_invoice(store, daemon_client, price="0.001") -> tuple[Invoice, PaymentMethod]:
+    invoice = services.invoice_create(store=store, price=price, currency="BTC")
+    invoice_watch(invoice_id=invoice.pk, client=daemon_client)
+    return invoice, invoice.payment_methods.get()
+
+
+def test_paid_confirmed_complete(store, daemon_client, listener, sim):
+    store.transaction_speed = 2
+    store.save()
+    wait_for(listener.connected.is_set, what="listener connected")
+    invoice, method = new_invoice(store, daemon_client)
+    sim.pay(method.address, method.amount)
+    wait_for(lambda: status_of(invoice.pk)[0] == S.PAID, what="paid")
+    payment = Payment.objects.get(payment_method=method)
+    assert (payment.amount, payment.confirmations, payment.state) == (100_000, 0, "unconfirmed")
+    sim.mine(blocks=1)
+    wait_for(lambda: status_of(invoice.pk)[0] == S.CONFIRMED, what="confirmed")
+    sim.mine(blocks=1)
+    wait_for(lambda: status_of(invoice.pk)[0] == S.COMPLETE, what="complete")
+    assert status_of(invoice.pk) == (S.COMPLETE, ExceptionStatus.NONE, Decimal("0.001"))
+    changes = list(Invoice.objects.get(pk=invoice.pk).events.filter(kind="status").values_list("new_status", flat=True))
+    assert changes == [S.PAID, S.CONFIRMED, S.COMPLETE]
+
+
+def test_partial_then_full_and_overpayment(store, daemon_client, listener, sim):
+    store.transaction_speed = 0
+    store.save()
+    wait_for(listener.connected.is_set, what="listener connected")
+    partial, partial_method = new_invoice(store, daemon_client)
+    over, over_method = new_invoice(store, daemon_client)
+    sim.pay(partial_method.address, 40_000)
+    wait_for(lambda: status_of(partial.pk)[1] == ExceptionStatus.PAID_PARTIAL, what="paid_partial")
+    assert status_of(partial.pk) == (S.PENDING, ExceptionStatus.PAID_PARTIAL, Decimal("0.0004"))
+    sim.pay(partial_method.address, 60_000)
+    wait_for(lambda: status_of(partial.pk)[0] == S.COMPLETE, what="complete after the rest")
+    assert status_of(partial.pk) == (S.COMPLETE, ExceptionStatus.NONE, Decimal("0.001"))
+    sim.pay(over_method.address, 150_000)
+    wait_for(lambda: status_of(over.pk)[0] == S.COMPLETE, what="overpaid complete")
+    assert status_of(over.pk) == (S.COMPLETE, ExceptionStatus.PAID_OVER, Decimal("0.0015"))
+
+
+def test_payments_while_listener_is_down_are_found_on_connect(store, daemon_client, sim):
+    from daemons.listener import Listener
+
+    store.transaction_speed = 0
+    store.save()
+    invoice, method = new_invoice(store, daemon_client)
+    sim.pay(method.address, method.amount)
+    # No listener was running: one (re)connect resync finds it.
+    Listener(daemon_client).resync()
+    assert status_of(invoice.pk)[0] == S.COMPLETE
+
+
+def test_django_addresses_are_electrums(store, wallet, daemon_client, chain):
+    """The SDK path derives with Electrum's own BIP32 code; Django derives the same addresses."""
+    daemon = chain[1]
+    request = daemon.rpc("add_request", 0.001, "check", 900, xpub=wallet.xpub)
+    index_zero_or_later = {derive_receive_address(wallet.xpub, "regtest", i) for i in range(0, 5)}
+    assert request["address"] in index_zero_or_later
+
+
+def test_thousands_of_invoices_never_share_an_address(store, daemon_client):
+    for _ in range(2000):
+        services.invoice_create(store=store, price="0.0001", currency="BTC")
+    addresses = list(PaymentMethod.objects.values_list("address", flat=True))
+    assert len(addresses) == 2000 == len(set(addresses))
+    from invoices.watch import watch_all
+
+    assert watch_all(client=daemon_client) == 2000
