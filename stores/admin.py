@@ -1,0 +1,239 @@
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from bitcart.admin import OwnerScopedAdmin, ScopedModelForm, https_formfield
+from bitcart.errors import ApplicationError
+from bitcart.money import CURRENCIES, normalize_currency, validate_price
+from stores.models import Discount, NotificationProvider, Product, Store, Template
+
+CURRENCY_CHOICES = [(code, code) for code in sorted(CURRENCIES)]
+
+
+class ProductForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = (
+            "store",
+            "name",
+            "price",
+            "quantity",
+            "status",
+            "category",
+            "description",
+            "image",
+            "download_url",
+        )
+        formfield_callback = https_formfield
+
+    def clean(self):
+        cleaned = super().clean()
+        # In an inline on the store page `store` is the (possibly unsaved) parent, with the currency just posted.
+        store = cleaned.get("store")
+        price = cleaned.get("price")
+        if store is not None and price is not None:
+            try:
+                cleaned["price"] = validate_price(price, store.default_currency)
+            except ApplicationError as exc:
+                self.add_error("price", exc.message)
+        return cleaned
+
+
+class ProductInline(admin.TabularInline):
+    model = Product
+    form = ProductForm
+    fields = ("name", "price", "quantity", "status", "image")
+    extra = 0
+    show_change_link = True
+
+
+class StoreForm(ScopedModelForm):
+    default_currency = forms.ChoiceField(
+        choices=CURRENCY_CHOICES, help_text="Prices of products and invoices without a currency are in this one."
+    )
+
+    class Meta:
+        model = Store
+        exclude = ()
+        formfield_callback = https_formfield
+
+    def clean(self):
+        cleaned = super().clean()
+        owner = self.form_owner()
+        wallets = cleaned.get("wallets")
+        # Merchants only get their own wallets as choices; this also holds a superuser to the rule.
+        if owner is not None and wallets is not None and any(w.owner_id != owner.pk for w in wallets):
+            self.add_error("wallets", "A store can only use wallets of its owner.")
+        return cleaned
+
+
+@admin.register(Store)
+class StoreAdmin(OwnerScopedAdmin):
+    form = StoreForm
+    list_display = ("name", "default_currency", "wallet_names", "transaction_speed", "expiration", "created")
+    list_filter = ("default_currency", "created")
+    search_fields = ("name", "email")
+    date_hierarchy = "created"
+    readonly_fields = ("id", "created")
+    filter_horizontal = ("wallets",)
+    inlines = (ProductInline,)
+
+    record_fields = ("id", "created")
+    fieldsets = [
+        (None, {"fields": ("name", "owner", "default_currency", "email", "wallets")}),
+        (
+            "Checkout",
+            {
+                "fields": (
+                    "expiration",
+                    "transaction_speed",
+                    "underpaid_percentage",
+                    "monitoring_window",
+                    "email_required",
+                    "ask_address",
+                    "allow_anonymous_invoice_creation",
+                    "redirect_url",
+                    "custom_logo",
+                    "use_dark_mode",
+                )
+            },
+        ),
+    ]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("wallets")
+
+    @admin.display(description="Wallets")
+    def wallet_names(self, obj: Store) -> str:
+        return ", ".join(w.name for w in obj.wallets.all()) or "—"
+
+
+@admin.register(Product)
+class ProductAdmin(OwnerScopedAdmin):
+    form = ProductForm
+    list_display = ("thumbnail", "name", "store", "price_display", "quantity", "status", "category", "created")
+    list_display_links = ("thumbnail", "name")
+    list_filter = ("status", ("store", admin.RelatedOnlyFieldListFilter), "category")
+    search_fields = ("name", "description", "category")
+    date_hierarchy = "created"
+    list_select_related = ("store",)
+    readonly_fields = ("id", "created", "image_preview")
+
+    record_fields = ("id", "created")
+    fieldsets = [
+        (None, {"fields": ("store", "name", "price", "quantity", "status", "category", "description")}),
+        ("Delivery", {"fields": ("image", "image_preview", "download_url")}),
+    ]
+
+    @admin.display(description="Price", ordering="price")
+    def price_display(self, obj: Product) -> str:
+        return f"{obj.price.normalize():f} {obj.store.default_currency}"
+
+    @admin.display(description="")
+    def thumbnail(self, obj: Product) -> str:
+        if not obj.image:
+            return ""
+        return format_html('<img src="{}" alt="" style="height:40px;width:40px;object-fit:cover">', obj.image.url)
+
+    @admin.display(description="Current image")
+    def image_preview(self, obj: Product) -> str:
+        if not obj.image:
+            return "—"
+        return format_html('<img src="{}" alt="" style="max-height:160px;max-width:240px">', obj.image.url)
+
+
+class DiscountForm(forms.ModelForm):
+    class Meta:
+        model = Discount
+        fields = ("store", "name", "percent", "promocode", "end_date", "currencies", "description")
+        help_texts = {"currencies": "Comma-separated currency codes (e.g. USD, EUR); empty means all."}
+
+    def clean_currencies(self) -> str:
+        codes = [c.strip() for c in (self.cleaned_data.get("currencies") or "").split(",") if c.strip()]
+        try:
+            return ",".join(dict.fromkeys(normalize_currency(c) for c in codes))
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+@admin.register(Discount)
+class DiscountAdmin(OwnerScopedAdmin):
+    form = DiscountForm
+    list_display = ("name", "store", "percent", "promocode", "end_date", "currencies", "created")
+    list_filter = (("store", admin.RelatedOnlyFieldListFilter), "end_date")
+    search_fields = ("name", "promocode", "description")
+    date_hierarchy = "end_date"
+    list_select_related = ("store",)
+    readonly_fields = ("id", "created")
+
+    record_fields = ("id", "created")
+    fieldsets = [(None, {"fields": ("store", "name", "percent", "promocode", "end_date", "currencies", "description")})]
+
+
+class NotificationProviderForm(forms.ModelForm):
+    class Meta:
+        model = NotificationProvider
+        fields = ("store", "name", "url", "enabled")
+        widgets = {"url": forms.TextInput(attrs={"size": 80})}
+        help_texts = {"url": "An Apprise URL, e.g. json://example.com/hook or mailto://user:pass@example.com"}
+
+    def clean_url(self) -> str:
+        url = (self.cleaned_data.get("url") or "").strip()
+        if "://" not in url:
+            raise forms.ValidationError("Give an Apprise URL: scheme://…")
+        return url
+
+
+@admin.register(NotificationProvider)
+class NotificationProviderAdmin(OwnerScopedAdmin):
+    form = NotificationProviderForm
+    list_display = ("name", "store", "scheme", "enabled", "created")
+    list_filter = ("enabled", ("store", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("name",)
+    list_select_related = ("store",)
+    readonly_fields = ("id", "created")
+
+    record_fields = ("id", "created")
+    fieldsets = [(None, {"fields": ("store", "name", "url", "enabled")})]
+
+    @admin.display(description="Service")
+    def scheme(self, obj: NotificationProvider) -> str:
+        # Only the scheme: the rest of an Apprise URL often carries tokens or passwords.
+        return obj.url.split("://", 1)[0] if "://" in obj.url else "—"
+
+
+class TemplateForm(ScopedModelForm):
+    class Meta:
+        model = Template
+        fields = ("owner", "store", "name", "text")
+        widgets = {"text": forms.Textarea(attrs={"rows": 16, "cols": 100})}
+
+    def clean(self):
+        cleaned = super().clean()
+        owner = self.form_owner()
+        store = cleaned.get("store")
+        if owner is None:
+            return cleaned
+        if store is not None and store.owner_id != owner.pk:
+            self.add_error("store", "A template can only belong to a store of its owner.")
+        name = cleaned.get("name")
+        # The owner is not a form field for merchants, so Django cannot check this constraint itself;
+        # (owner, NULL store, name) must not repeat either, which the database lets through.
+        duplicates = Template.objects.filter(owner=owner, store=store, name=name).exclude(pk=self.instance.pk)
+        if name and duplicates.exists():
+            self.add_error("name", "A template with this name already exists for this store.")
+        return cleaned
+
+
+@admin.register(Template)
+class TemplateAdmin(OwnerScopedAdmin):
+    form = TemplateForm
+    list_display = ("name", "store", "created")
+    list_filter = ("name", ("store", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("name", "text")
+    list_select_related = ("store",)
+    readonly_fields = ("id", "created")
+
+    record_fields = ("id", "created")
+    fieldsets = [(None, {"fields": ("owner", "store", "name", "text")})]

@@ -1,0 +1,129 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as confirm_delete_selected
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+
+from bitcart.admin import OwnerScopedAdmin, ScopedModelForm
+from bitcart.errors import ApplicationError, Conflict
+from wallets.models import Wallet
+from wallets.services import SUPPORTED_CURRENCIES, wallet_delete, wallet_validate
+
+# Which form field a wallet_validate refusal is about.
+_ERROR_FIELDS = {"unsupported_currency": "currency", "invalid_network": "network"}
+# Once addresses may have been handed out, these define them: changing them would bind new
+# addresses to old derivation indexes (or the old ones to another key). Use a new wallet instead.
+KEY_FIELDS = ("currency", "network", "xpub")
+
+
+class WalletForm(ScopedModelForm):
+    currency = forms.ChoiceField(choices=[(c, c) for c in SUPPORTED_CURRENCIES], initial="BTC")
+    xpub = forms.CharField(
+        label="Extended public key",
+        max_length=120,
+        widget=forms.TextInput(attrs={"size": 120, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="The account xpub/ypub/zpub (tpub/upub/vpub on testnet and regtest). Never a private key.",
+    )
+    transaction_speed = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=6,
+        help_text="Confirmations required for invoices paid to this wallet; empty uses the store's setting.",
+    )
+
+    class Meta:
+        model = Wallet
+        fields = ("name", "owner", "currency", "network", "xpub", "label", "transaction_speed")
+
+    def clean(self):
+        cleaned = super().clean()
+        if "xpub" not in self.fields or self.has_error("xpub"):
+            return cleaned  # the key is read-only on change, or already refused
+        try:
+            cleaned["xpub"] = wallet_validate(
+                currency=cleaned.get("currency") or "", network=cleaned.get("network") or "", xpub=cleaned["xpub"]
+            )
+        except ApplicationError as exc:
+            self.add_error(_ERROR_FIELDS.get(exc.code, "xpub"), exc.message)
+        return cleaned
+
+
+@admin.register(Wallet)
+class WalletAdmin(OwnerScopedAdmin):
+    form = WalletForm
+    list_display = ("name", "currency", "network", "short_xpub", "next_index", "store_names", "created")
+    list_filter = ("currency", "network")
+    search_fields = ("name", "label", "=xpub")
+    date_hierarchy = "created"
+    readonly_fields = ("id", "next_index", "created")
+    record_fields = ("id", "next_index", "created")
+    fieldsets = [(None, {"fields": ("name", "owner", "currency", "network", "xpub", "label", "transaction_speed")})]
+    actions = ["delete_selected"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("stores")
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return (*readonly, *KEY_FIELDS) if obj is not None else readonly
+
+    @admin.display(description="Key")
+    def short_xpub(self, obj: Wallet) -> str:
+        return f"{obj.xpub[:12]}…{obj.xpub[-6:]}"
+
+    @admin.display(description="Stores")
+    def store_names(self, obj: Wallet) -> str:
+        return ", ".join(s.name for s in obj.stores.all()) or "—"
+
+    # Deletion goes through wallets.services.wallet_delete, which refuses while the wallet has
+    # open invoices or any invoice history; every path below reports that instead of deleting.
+
+    def delete_model(self, request: HttpRequest, obj: Wallet) -> None:
+        wallet_delete(wallet=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        with transaction.atomic():  # all or nothing: the first refusal undoes the others
+            for wallet in queryset:
+                wallet_delete(wallet=wallet)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        if request.method != "POST":
+            return super().delete_view(request, object_id, extra_context)  # the confirmation page
+        wallet = self.object_or_404(request, object_id)
+        if not self.has_delete_permission(request, wallet):
+            raise PermissionDenied
+        # Straight to the service rather than Django's collector: the service is the one that
+        # knows why a wallet must stay, and its refusal must reach the merchant as a message.
+        display, wallet_id = str(wallet), wallet.pk
+        try:
+            with transaction.atomic():
+                self.log_deletions(request, Wallet.objects.filter(pk=wallet_id))
+                self.delete_model(request, wallet)
+        except Conflict as exc:
+            self.message_user(request, f"“{display}” was not deleted: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:wallets_wallet_change", args=[wallet_id]))
+        return self.response_delete(request, display, wallet_id)
+
+    @admin.action(permissions=["delete"], description="Delete selected wallets")
+    def delete_selected(self, request: HttpRequest, queryset):
+        """Django's confirmation page, then the service per wallet, reporting each refusal."""
+        if not request.POST.get("post"):
+            return confirm_delete_selected(self, request, queryset)
+        deleted, refused = [], []
+        for wallet in queryset:
+            display = str(wallet)
+            try:
+                with transaction.atomic():
+                    self.log_deletions(request, Wallet.objects.filter(pk=wallet.pk))
+                    wallet_delete(wallet=wallet)
+            except Conflict as exc:
+                refused.append(f"“{display}”: {exc.message}")
+            else:
+                deleted.append(display)
+        if deleted:
+            self.message_user(request, f"Deleted {len(deleted)} wallet(s).", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, f"Not deleted {line}", messages.ERROR)
+        return None
