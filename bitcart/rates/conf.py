@@ -1,0 +1,131 @@
+"""Configuration of the rate service.
+
+Each value is read from Django settings first (so tests can override it with the `settings` fixture
+and a later settings/base.py can own it) and otherwise from the environment through django-environ.
+All variables are listed in .env.example under "Exchange rates".
+"""
+
+import functools
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import environ
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+env = environ.Env()
+
+_MISSING = object()
+_T = TypeVar("_T")
+_values: dict[str, Any] = {}
+
+
+def _get(name: str, cast: str, default: Any) -> Any:
+    value = getattr(settings, name, _MISSING)
+    if value is not _MISSING:
+        return value
+    return getattr(env, cast)(name, default=default)
+
+
+def _cached(func: Callable[[], _T]) -> Callable[[], _T]:
+    """Computed once per process: rate_get reads several of these per call and must stay cheap.
+    Django's setting_changed (override_settings, pytest's `settings`) drops them all."""
+
+    @functools.wraps(func)
+    def wrapper() -> _T:
+        try:
+            return _values[func.__name__]
+        except KeyError:
+            value = _values[func.__name__] = func()
+            return value
+
+    return wrapper
+
+
+@receiver(setting_changed)
+def _forget(**kwargs: Any) -> None:
+    _values.clear()
+
+
+@_cached
+def max_age_seconds() -> int:
+    """A BTC quote older than this is never used to price an invoice."""
+    return int(_get("RATES_MAX_AGE_SECONDS", "int", 600))
+
+
+@_cached
+def fiat_max_age_seconds() -> int:
+    """Bound for ECB fiat-to-fiat rates, measured from the ECB reference time.
+
+    The ECB publishes on TARGET working days only, so Friday's rates are normally still the newest
+    on Monday afternoon: four days covers weekends and single holidays.
+    """
+    return int(_get("RATES_FIAT_MAX_AGE_SECONDS", "int", 4 * 24 * 3600))
+
+
+@_cached
+def fetch_timeout_seconds() -> float:
+    return float(_get("RATES_FETCH_TIMEOUT_SECONDS", "float", 5.0))
+
+
+@_cached
+def deadline_seconds() -> float:
+    """Total time one collector run may spend waiting on providers."""
+    return float(_get("RATES_DEADLINE_SECONDS", "float", 15.0))
+
+
+@_cached
+def retention_days() -> int:
+    return int(_get("RATES_RETENTION_DAYS", "int", 30))
+
+
+@_cached
+def recent_invoice_hours() -> int:
+    """Currencies invoiced within this window keep being refreshed."""
+    return int(_get("RATES_RECENT_INVOICE_HOURS", "int", 24))
+
+
+@_cached
+def configured_currencies() -> tuple[str, ...]:
+    value = _get("RATES_CURRENCIES", "list", ["USD", "EUR"])
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(code.strip().upper() for code in value if code.strip())
+
+
+@_cached
+def enabled_providers() -> tuple[str, ...]:
+    """BTC providers the collector polls (ECB, the fiat source, is controlled by RATES_ECB_ENABLED)."""
+    from bitcart.rates.providers import BTC_PROVIDERS
+
+    value = _get("RATES_PROVIDERS", "list", list(BTC_PROVIDERS))
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(name.strip().lower() for name in value if name.strip().lower() in BTC_PROVIDERS)
+
+
+@_cached
+def ecb_enabled() -> bool:
+    return bool(_get("RATES_ECB_ENABLED", "bool", True))
+
+
+@_cached
+def default_max_deviation_percent() -> Decimal:
+    return Decimal(str(_get("RATES_MAX_DEVIATION_PERCENT", "str", "5")))
+
+
+def provider_url(name: str, default: str) -> str:
+    return str(_get(f"RATES_{name.upper()}_URL", "str", default)).rstrip("/")
+
+
+@_cached
+def cache_namespace() -> str:
+    """Prefix of every cache key this app writes; tests give each test its own."""
+    return str(_get("RATES_CACHE_NAMESPACE", "str", "rates:v1"))
+
+
+@_cached
+def user_agent() -> str:
+    return str(_get("RATES_USER_AGENT", "str", "bitcart-django rates (+https://bitcart.ai)"))

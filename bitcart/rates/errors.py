@@ -1,0 +1,12 @@
+from bitcart.errors import ApplicationError
+
+
+class RateUnavailable(ApplicationError):
+    """No rate we trust for a pair right now: pricing must be refused, never guessed."""
+
+    code = "rate_unavailable"
+    http_status = 422
+
+
+class ProviderError(Exception):
+    """A provider's answer as a whole is unusable (HTTP error status, HTML, wrong JSON shape)."""

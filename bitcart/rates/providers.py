@@ -1,0 +1,355 @@
+"""Adapters for public, keyless rate sources: one small class per provider.
+
+Each adapter knows its endpoint and its real response format, and turns a body into Observations.
+Values that are not a positive finite number are rejected one by one (logged, reported back to the
+collector for the provider's health); a body that cannot be read at all raises ProviderError.
+JSON is parsed with parse_float=Decimal: a price never passes through a float.
+"""
+
+import asyncio
+import json
+import logging
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from bitcart.money import FIAT_CURRENCIES
+from bitcart.rates import conf
+from bitcart.rates.errors import ProviderError
+from bitcart.rates.types import Observation
+
+logger = logging.getLogger(__name__)
+
+# Above this a "rate" is a unit error or garbage (BTC in VND is ~2.5e9), and it would not fit the
+# RateObservation column either.
+MAX_RATE = Decimal("1e15")
+# Bodies are small (Coinbase's, the largest, is ~4 kB); anything far bigger is not a rate answer.
+MAX_BODY_BYTES = 1_000_000
+
+
+@dataclass
+class FetchResult:
+    observations: list[Observation] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # one message per garbage value
+
+
+def _reject(result: FetchResult, provider: str, pair: str, raw: object, why: str) -> None:
+    message = f"{provider} {pair}: rejected {raw!r} ({why})"
+    logger.warning("rates: %s", message)
+    result.rejected.append(message)
+
+
+def rate_value(raw: object, *, result: FetchResult, provider: str, pair: str) -> Decimal | None:
+    """A provider's number as a Decimal, or None (logged) if it cannot be a rate."""
+    if isinstance(raw, bool) or not isinstance(raw, Decimal | int | str):
+        _reject(result, provider, pair, raw, "not a number")
+        return None
+    try:
+        value = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw)
+    except InvalidOperation:
+        _reject(result, provider, pair, raw, "not a number")
+        return None
+    if not value.is_finite():
+        _reject(result, provider, pair, raw, "not finite")
+        return None
+    if value <= 0:
+        _reject(result, provider, pair, raw, "not positive")
+        return None
+    if value >= MAX_RATE:
+        _reject(result, provider, pair, raw, "implausibly large")
+        return None
+    return value
+
+
+def load_json(body: bytes) -> Any:
+    """Decimal for every number; NaN/Infinity literals become Decimal too, so rate_value rejects them."""
+    try:
+        return json.loads(body, parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        # ValueError covers JSONDecodeError: HTML error pages, truncated bodies.
+        raise ProviderError(f"not JSON: {body[:80]!r}") from exc
+
+
+def _observed_at(provider_ts: object, now: datetime) -> datetime:
+    """The provider's own timestamp when it gives one, but never later than our fetch."""
+    if isinstance(provider_ts, str) and provider_ts.strip().isdigit():
+        provider_ts = int(provider_ts.strip())
+    if isinstance(provider_ts, Decimal | int) and not isinstance(provider_ts, bool):
+        try:
+            stamp = datetime.fromtimestamp(int(provider_ts), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return now
+        return min(stamp, now)
+    return now
+
+
+class Provider:
+    name: ClassVar[str]
+    default_url: ClassVar[str]
+    # Fiat currencies the provider quotes BTC in; None: whatever the body contains.
+    supported: ClassVar[frozenset[str] | None] = None
+    # Fetch at most this often (the ECB publishes once a day).
+    min_interval_seconds: ClassVar[int] = 0
+
+    @property
+    def base_url(self) -> str:
+        return conf.provider_url(self.name, self.default_url)
+
+    def wanted(self, fiats: list[str]) -> list[str]:
+        return [f for f in fiats if self.supported is None or f in self.supported]
+
+    async def get(self, client: httpx.AsyncClient, path: str, params: dict[str, str] | None = None) -> bytes:
+        response = await client.get(f"{self.base_url}{path}", params=params, timeout=conf.fetch_timeout_seconds())
+        if response.status_code != 200:
+            # 429 (rate limited) and 5xx are retryable next run; either way nothing in the body is a rate.
+            raise ProviderError(f"HTTP {response.status_code}")
+        if len(response.content) > MAX_BODY_BYTES:
+            raise ProviderError(f"body too large ({len(response.content)} bytes)")
+        return response.content
+
+    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
+        raise NotImplementedError
+
+    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+        raise NotImplementedError
+
+
+class CoinGecko(Provider):
+    """GET /api/v3/simple/price?ids=bitcoin&vs_currencies=usd,eur → {"bitcoin": {"usd": 67187.33, ...}}."""
+
+    name = "coingecko"
+    default_url = "https://api.coingecko.com"
+
+    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
+        params = {
+            "ids": "bitcoin",
+            "vs_currencies": ",".join(f.lower() for f in self.wanted(fiats)),
+            "include_last_updated_at": "true",
+        }
+        return self.parse(await self.get(client, "/api/v3/simple/price", params), fiats, now)
+
+    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+        data = load_json(body)
+        if not isinstance(data, dict) or not isinstance(data.get("bitcoin"), dict):
+            if isinstance(data, dict) and isinstance(data.get("status"), dict):
+                raise ProviderError(f"error: {data['status'].get('error_message')!r}")
+            raise ProviderError("no 'bitcoin' object")
+        coin = data["bitcoin"]
+        observed_at = _observed_at(coin.get("last_updated_at"), now)
+        result = FetchResult()
+        for fiat in self.wanted(fiats):
+            if fiat.lower() not in coin:
+                continue  # CoinGecko omits currencies it does not quote
+            pair = f"BTC/{fiat}"
+            if (rate := rate_value(coin[fiat.lower()], result=result, provider=self.name, pair=pair)) is not None:
+                result.observations.append(Observation(self.name, pair, rate, observed_at))
+        return result
+
+
+class Kraken(Provider):
+    """GET /0/public/Ticker?pair=XBTUSD,XBTEUR → {"error": [], "result": {"XXBTZUSD": {"c": ["30303.2", ...]}}}.
+
+    The result is keyed by Kraken's own pair names (XXBTZUSD, XBTCHF...), not the requested ones,
+    and one unknown pair fails the whole request, so only pairs Kraken lists are asked for.
+    """
+
+    name = "kraken"
+    default_url = "https://api.kraken.com"
+    supported = frozenset({"USD", "EUR", "GBP", "JPY", "CAD", "CHF", "AUD"})
+
+    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
+        wanted = self.wanted(fiats)
+        if not wanted:
+            return FetchResult()
+        params = {"pair": ",".join(f"XBT{f}" for f in wanted)}
+        return self.parse(await self.get(client, "/0/public/Ticker", params), fiats, now)
+
+    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+        data = load_json(body)
+        if not isinstance(data, dict):
+            raise ProviderError("not a JSON object")
+        if data.get("error"):
+            raise ProviderError(f"error: {data['error']!r}")
+        tickers = data.get("result")
+        if not isinstance(tickers, dict):
+            raise ProviderError("no 'result' object")
+        result = FetchResult()
+        for fiat in self.wanted(fiats):
+            key = next((k for k in (f"XXBTZ{fiat}", f"XBT{fiat}", f"XBTZ{fiat}") if k in tickers), None)
+            if key is None:
+                continue
+            pair = f"BTC/{fiat}"
+            ticker = tickers[key]
+            last = ticker.get("c") if isinstance(ticker, dict) else None
+            raw = last[0] if isinstance(last, list) and last else last
+            if (rate := rate_value(raw, result=result, provider=self.name, pair=pair)) is not None:
+                # The ticker carries no timestamp: the fetch time is the best we know.
+                result.observations.append(Observation(self.name, pair, rate, now))
+        return result
+
+
+class Coinbase(Provider):
+    """GET /v2/exchange-rates?currency=BTC → {"data": {"currency": "BTC", "rates": {"USD": "4360.60"}}}."""
+
+    name = "coinbase"
+    default_url = "https://api.coinbase.com"
+
+    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
+        return self.parse(await self.get(client, "/v2/exchange-rates", {"currency": "BTC"}), fiats, now)
+
+    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+        data = load_json(body)
+        if isinstance(data, dict) and data.get("errors"):
+            raise ProviderError(f"error: {data['errors']!r}")
+        payload = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(payload, dict) or not isinstance(payload.get("rates"), dict):
+            raise ProviderError("no 'data.rates' object")
+        if payload.get("currency") != "BTC":
+            # Rates of another base would price every invoice wrongly by a factor.
+            raise ProviderError(f"base is {payload.get('currency')!r}, not BTC")
+        rates = payload["rates"]
+        result = FetchResult()
+        for fiat in self.wanted(fiats):
+            if fiat not in rates:
+                continue
+            pair = f"BTC/{fiat}"
+            if (rate := rate_value(rates[fiat], result=result, provider=self.name, pair=pair)) is not None:
+                result.observations.append(Observation(self.name, pair, rate, now))
+        return result
+
+
+class Bitstamp(Provider):
+    """GET /api/v2/ticker/btcusd/ → {"timestamp": "1666808829", "last": "20800", ...}; one request per pair."""
+
+    name = "bitstamp"
+    default_url = "https://www.bitstamp.net"
+    supported = frozenset({"USD", "EUR", "GBP"})
+
+    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
+        wanted = self.wanted(fiats)
+        bodies = await asyncio.gather(
+            *(self.get(client, f"/api/v2/ticker/btc{fiat.lower()}/") for fiat in wanted), return_exceptions=True
+        )
+        result = FetchResult()
+        errors = []
+        for fiat, body in zip(wanted, bodies, strict=True):
+            if isinstance(body, ProviderError):
+                errors.append(f"BTC/{fiat}: {body}")
+                continue
+            if isinstance(body, httpx.HTTPError):
+                errors.append(f"BTC/{fiat}: {type(body).__name__} {body}".rstrip())
+                continue
+            if isinstance(body, BaseException):
+                raise body
+            try:
+                one = self.parse_one(body, fiat, now)
+            except ProviderError as exc:
+                errors.append(f"BTC/{fiat}: {exc}")
+                continue
+            result.observations += one.observations
+            result.rejected += one.rejected
+        if errors and not result.observations:
+            raise ProviderError("; ".join(errors))
+        for error in errors:
+            logger.warning("rates: bitstamp %s", error)
+        result.rejected += errors
+        return result
+
+    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+        return self.parse_one(body, fiats[0], now)
+
+    def parse_one(self, body: bytes, fiat: str, now: datetime) -> FetchResult:
+        data = load_json(body)
+        if not isinstance(data, dict) or "last" not in data:
+            raise ProviderError("no 'last' field")
+        result = FetchResult()
+        pair = f"BTC/{fiat}"
+        if (rate := rate_value(data["last"], result=result, provider=self.name, pair=pair)) is not None:
+            result.observations.append(Observation(self.name, pair, rate, _observed_at(data.get("timestamp"), now)))
+        return result
+
+
+class Blockchain(Provider):
+    """GET /ticker → {"USD": {"15m": 33438.82, "last": 33438.82, ...}, "EUR": {...}}."""
+
+    name = "blockchain"
+    default_url = "https://blockchain.info"
+
+    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
+        return self.parse(await self.get(client, "/ticker"), fiats, now)
+
+    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+        data = load_json(body)
+        if not isinstance(data, dict):
+            raise ProviderError("not a JSON object")
+        result = FetchResult()
+        for fiat in self.wanted(fiats):
+            entry = data.get(fiat)
+            if entry is None:
+                continue
+            pair = f"BTC/{fiat}"
+            raw = entry.get("last") if isinstance(entry, dict) else entry
+            if (rate := rate_value(raw, result=result, provider=self.name, pair=pair)) is not None:
+                result.observations.append(Observation(self.name, pair, rate, now))
+        if not result.observations and not result.rejected and fiats:
+            raise ProviderError("no requested currency in the ticker")
+        return result
+
+
+ECB_NAMESPACE = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
+# The ECB publishes its reference rates around 16:00 CET on working days.
+ECB_PUBLICATION = time(16, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+
+
+class Ecb(Provider):
+    """GET /stats/eurofxref/eurofxref-daily.xml: EUR-based fiat rates (1 EUR = rate units), no BTC.
+
+    Observations are dated at the ECB reference time, not the fetch time, so their staleness is
+    judged by how old the rates are, not by how recently we downloaded an old file.
+    """
+
+    name = "ecb"
+    default_url = "https://www.ecb.europa.eu"
+    min_interval_seconds = 15 * 60
+
+    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
+        return self.parse(await self.get(client, "/stats/eurofxref/eurofxref-daily.xml"), fiats, now)
+
+    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+        if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+            # The real file has neither; refusing them keeps entity expansion out of the parser.
+            raise ProviderError("XML with a DTD")
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as exc:
+            raise ProviderError(f"not XML: {body[:80]!r}") from exc
+        day = root.find(f".//{ECB_NAMESPACE}Cube[@time]")
+        if day is None:
+            raise ProviderError("no Cube[@time] element")
+        try:
+            date = datetime.strptime(day.get("time", ""), "%Y-%m-%d").date()
+        except ValueError as exc:
+            raise ProviderError(f"bad reference date {day.get('time')!r}") from exc
+        observed_at = min(datetime.combine(date, ECB_PUBLICATION).astimezone(UTC), now)
+        result = FetchResult()
+        # Every fiat we know, not only the requested ones: cross rates need USD and the target.
+        for cube in day.findall(f"{ECB_NAMESPACE}Cube"):
+            currency = (cube.get("currency") or "").upper()
+            if currency not in FIAT_CURRENCIES:
+                continue
+            pair = f"EUR/{currency}"
+            if (rate := rate_value(cube.get("rate"), result=result, provider=self.name, pair=pair)) is not None:
+                result.observations.append(Observation(self.name, pair, rate, observed_at))
+        if not result.observations and not result.rejected:
+            raise ProviderError("no rates in the file")
+        return result
+
+
+BTC_PROVIDERS: dict[str, Provider] = {p.name: p for p in (CoinGecko(), Kraken(), Coinbase(), Bitstamp(), Blockchain())}
+FIAT_PROVIDERS: dict[str, Provider] = {"ecb": Ecb()}
+ALL_PROVIDERS: dict[str, Provider] = {**BTC_PROVIDERS, **FIAT_PROVIDERS}
