@@ -3,7 +3,7 @@
 One place quantizes: `quantize` for prices in their currency, `btc_to_sat`/`sat_to_btc` for the chain.
 """
 
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from bitcart.errors import ValidationFailed
 
@@ -133,3 +133,23 @@ def sat_to_btc(sat: int) -> Decimal:
 
 def format_btc(sat: int) -> str:
     return f"{sat_to_btc(sat):.8f}"
+
+
+def price_to_sat(*, price: Decimal, rate: Decimal) -> int:
+    """Satoshis to ask for `price` at `rate` (price units per BTC), rounded down: the buyer never
+    pays a fraction of a satoshi more than the price.
+
+    The quotient is truncated (ROUND_DOWN) at 60 significant digits: it is then never above the exact
+    value, and as both inputs have at most 28 digits it is close enough below a whole satoshi that
+    flooring it gives exactly floor(price / rate × 10^8).
+    """
+    if not isinstance(price, Decimal) or not isinstance(rate, Decimal):
+        raise TypeError("price_to_sat takes Decimals")
+    if not rate.is_finite() or rate <= 0:
+        raise ValidationFailed(f"Invalid rate: {rate}", code="invalid_rate")
+    if not price.is_finite() or price < 0:
+        raise ValidationFailed(f"Invalid price: {price}", code="invalid_amount")
+    with localcontext() as ctx:
+        ctx.prec = 60
+        ctx.rounding = ROUND_DOWN
+        return btc_to_sat(price / rate)

@@ -8,7 +8,7 @@ information twice, or in another order, gives the same invoice.
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_UP, Decimal, localcontext
+from decimal import ROUND_UP, Decimal
 from urllib.parse import quote, urlencode
 
 from django.db import IntegrityError, transaction
@@ -17,10 +17,10 @@ from django.utils import timezone
 from bitcart.errors import TransitionNotAllowed, ValidationFailed
 from bitcart.money import (
     SATOSHIS_PER_BTC,
-    btc_to_sat,
     decimals,
     format_btc,
     normalize_currency,
+    price_to_sat,
     sat_to_btc,
     validate_price,
 )
@@ -101,9 +101,7 @@ def _ask_in_sat(*, price: Decimal, currency: str, rate: Decimal) -> int:
     """Satoshis to ask for `price` of `currency` at `rate` (currency units per BTC)."""
     if currency == "SATS":
         return int(price)
-    with localcontext() as ctx:
-        ctx.prec = 50
-        return btc_to_sat(price / rate)
+    return price_to_sat(price=price, rate=rate)
 
 
 def _rate_for(*, store: Store, currency: str) -> tuple[Decimal, str]:

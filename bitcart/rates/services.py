@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 import certifi
@@ -31,7 +31,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from bitcart.errors import ValidationFailed
-from bitcart.money import FIAT_CURRENCIES, SATOSHIS_PER_BTC, btc_to_sat
+from bitcart.money import FIAT_CURRENCIES, SATOSHIS_PER_BTC, price_to_sat
 from bitcart.rates import conf
 from bitcart.rates.errors import ProviderError, RateUnavailable
 from bitcart.rates.models import CombineMethod, ProviderHealth, RateIncident, RateObservation, StoreRateRules
@@ -269,26 +269,6 @@ def rate_get(*, store: Store | None, crypto: str, fiat: str) -> RateQuote:
     if isinstance(exponent, int) and exponent < -8:
         rate = rate.quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
     return RateQuote(rate=rate, source=source, fetched_at=datetime.fromtimestamp(observed, tz=UTC))
-
-
-def price_to_sat(*, price: Decimal, rate: Decimal) -> int:
-    """Satoshis to ask for `price` at `rate` (price units per BTC), rounded down: the buyer never
-    pays a fraction of a satoshi more than the price.
-
-    The quotient is truncated (ROUND_DOWN) at 60 significant digits: it is then never above the exact
-    value, and as both inputs have at most 28 digits it is close enough below a whole satoshi that
-    flooring it gives exactly floor(price / rate × 10^8).
-    """
-    if not isinstance(price, Decimal) or not isinstance(rate, Decimal):
-        raise TypeError("price_to_sat takes Decimals")
-    if not rate.is_finite() or rate <= 0:
-        raise ValidationFailed(f"Invalid rate: {rate}", code="invalid_rate")
-    if not price.is_finite() or price < 0:
-        raise ValidationFailed(f"Invalid price: {price}", code="invalid_amount")
-    with localcontext() as ctx:
-        ctx.prec = 60
-        ctx.rounding = ROUND_DOWN
-        return btc_to_sat(price / rate)
 
 
 # ------------------------------------------------------------------------- refusal and notification
