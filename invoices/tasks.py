@@ -3,8 +3,13 @@
 import logging
 
 from celery import shared_task
+from kombu.exceptions import OperationalError as BrokerError
 
 from invoices import services
+from invoices.models import ExceptionStatus, InvoiceEvent, InvoiceStatus
+
+# Imported here so that a worker registers their send tasks when it loads this module.
+from stores import emails, messaging, notifications
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +46,23 @@ def invoice_event_task(event_id: int) -> None:
     logger.info(
         "invoice %s: %s %s→%s (%s)", event.invoice_id, event.kind, event.old_status, event.new_status, event.cause
     )
+    if event.kind != InvoiceEvent.Kind.STATUS:
+        return
+    invoice = event.invoice
+    # Each message is claimed once per event (a cache key), so a re-run of this task (retry,
+    # outbox sweep, redelivery) queues nothing twice; the send tasks retry on their own.
+    if event.new_status == InvoiceStatus.COMPLETE and event.old_status != InvoiceStatus.COMPLETE:
+        if invoice.buyer_email:
+            key = messaging.sent_key("email_invoice_complete", invoice.pk, event.pk)
+            if messaging.claim(key):
+                try:
+                    emails.invoice_email_send_task.delay(invoice.pk, key)
+                except BrokerError:
+                    messaging.release(key)
+                    raise
+        notifications.invoice_notify(invoice=invoice, kind="invoice_complete", event_id=event.pk)
+    if (
+        event.new_exception_status == ExceptionStatus.PAID_LATE
+        and event.old_exception_status != ExceptionStatus.PAID_LATE
+    ):
+        notifications.invoice_notify(invoice=invoice, kind="invoice_paid_late", event_id=event.pk)

@@ -1,0 +1,223 @@
+"""The buyer's checkout page and its small endpoints. Views only read and call services."""
+
+import logging
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import cache_control
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from bitcart.errors import ApplicationError
+from bitcart.money import quantize
+from invoices.checkout import (
+    FINAL_STATUSES,
+    checkout_invoice_get,
+    checkout_methods,
+    checkout_products,
+    checkout_state_get,
+    fiat_rate_display,
+    invoice_needs_details,
+)
+from invoices.customer import invoice_update_customer
+from invoices.effects import invoice_public_state
+from invoices.models import Invoice, InvoiceStatus
+from invoices.qr import qr_svg
+
+logger = logging.getLogger(__name__)
+
+# The checkout is meant to be framed by any merchant's site (the modal script), so instead of
+# X-Frame-Options it sends a CSP that allows any ancestor but nothing else from elsewhere:
+# scripts, styles and connections stay on this origin. Images may come from the merchant's logo URL.
+CHECKOUT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src * data:; connect-src 'self'; "
+    "frame-ancestors *; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+SIMULATE_MESSAGES = {
+    "sent": lambda: _("Test payment sent. It will show up in a moment."),
+    "unavailable": lambda: _("The regtest chain simulator is not running, so no test payment could be sent."),
+    "refused": lambda: _("The chain simulator refused the test payment."),
+    "nothing_due": lambda: _("Nothing is left to pay on this invoice."),
+}
+
+
+def _with_csp(response: HttpResponse) -> HttpResponse:
+    response["Content-Security-Policy"] = CHECKOUT_CSP
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _checkout_url(invoice_id: str, request: HttpRequest, **params: str) -> str:
+    query = {"modal": "true"} if request.GET.get("modal") == "true" or request.POST.get("modal") == "true" else {}
+    query.update(params)
+    url = reverse("invoices:checkout", args=[invoice_id])
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _get_invoice(invoice_id: str) -> Invoice:
+    invoice = checkout_invoice_get(invoice_id=invoice_id)
+    if invoice is None:
+        raise Http404("Invoice not found")
+    return invoice
+
+
+def _render_checkout(request: HttpRequest, invoice: Invoice, *, error: str = "", status: int = 200) -> HttpResponse:
+    store = invoice.store
+    methods = checkout_methods(invoice)
+    method = next((m for m in methods if m.id == request.GET.get("method")), methods[0] if methods else None)
+    state = invoice_public_state(invoice)
+    products = [
+        {"name": line.name, "count": line.count, "price": str(quantize(line.price, invoice.currency))}
+        for line in checkout_products(invoice)
+    ]
+    simulate = request.GET.get("simulated", "")
+    context = {
+        "invoice": invoice,
+        "store": store,
+        "methods": methods,
+        "method": method,
+        "qr": qr_svg(method.payment_url, title=_("QR code to pay with a Bitcoin wallet")) if method else "",
+        # Amounts go out as strings: a locale's decimal comma would break copying into wallets.
+        "price": str(quantize(invoice.price, invoice.currency)),
+        "sent": f"{invoice.sent_amount:.8f}",
+        "rate": fiat_rate_display(invoice, method) if method else "",
+        "products": products,
+        "needs_details": invoice_needs_details(invoice),
+        "modal": request.GET.get("modal") == "true",
+        "sandbox": settings.SANDBOX,
+        "error": error,
+        "simulate_message": SIMULATE_MESSAGES[simulate]() if simulate in SIMULATE_MESSAGES else "",
+        "i18n": {
+            "copied": _("Copied"),
+            "copy_failed": _("Select the text and copy it"),
+            "expiring": _("Expiring…"),
+            "offline": _("Live updates interrupted; checking every few seconds."),
+            "redirecting": _("Payment received. Returning to the store…"),
+            "simulating": _("Sending a test payment…"),
+            "simulate_failed": _("The test payment could not be sent."),
+        },
+        "page_data": {
+            "id": invoice.pk,
+            "state": state,
+            "final": list(FINAL_STATUSES),
+            "expires_at": invoice.expires_at.isoformat(),
+            "now": timezone.now().isoformat(),
+            "amount_sat": method.amount_sat if method else 0,
+            "currency": method.currency if method else "BTC",
+            "address": method.address if method else "",
+            "redirect_url": invoice.redirect_url,
+            "status_url": reverse("invoices:status", args=[invoice.pk]),
+            "payment_url": reverse("invoices:payment", args=[invoice.pk]),
+            "ws_path": f"/ws/invoices/{invoice.pk}",
+            "method": method.id if method else "",
+        },
+    }
+    response = render(request, "invoices/checkout.html", context, status=status)
+    response["Cache-Control"] = "no-store"
+    return _with_csp(response)
+
+
+@require_GET
+@xframe_options_exempt
+def checkout(request: HttpRequest, invoice_id: str) -> HttpResponse:
+    return _render_checkout(request, _get_invoice(invoice_id))
+
+
+@require_GET
+@cache_control(no_store=True)
+def checkout_status(request: HttpRequest, invoice_id: str) -> JsonResponse:
+    """The polling fallback of the websocket: the same message the push sends."""
+    state = checkout_state_get(invoice_id=invoice_id)
+    if state is None:
+        return JsonResponse({"error": "not_found"}, status=404)
+    return JsonResponse(state)
+
+
+@require_GET
+@cache_control(no_store=True)
+def checkout_payment(request: HttpRequest, invoice_id: str) -> JsonResponse:
+    """Where and how much to pay now (after a partial payment: the rest), with its QR code."""
+    invoice = _get_invoice(invoice_id)
+    methods = checkout_methods(invoice)
+    method = next((m for m in methods if m.id == request.GET.get("method")), methods[0] if methods else None)
+    if method is None:
+        return JsonResponse({"error": "no_payment_method"}, status=404)
+    return JsonResponse(
+        {
+            "method": method.id,
+            "address": method.address,
+            "amount": method.amount,
+            "remaining": method.remaining,
+            "payment_url": method.payment_url,
+            "qr": qr_svg(method.payment_url, title=_("QR code to pay with a Bitcoin wallet")),
+        }
+    )
+
+
+# No CSRF check: these forms carry no ambient authority (no session, no login); the unguessable
+# invoice id in the URL is the only credential, and an attacker who had it could post directly.
+# The check would also break them inside the modal, where the site's cookies are third-party.
+@csrf_exempt
+@require_POST
+@xframe_options_exempt
+def checkout_customer(request: HttpRequest, invoice_id: str) -> HttpResponse:
+    invoice = _get_invoice(invoice_id)
+    store = invoice.store
+    email = request.POST.get("buyer_email") if "buyer_email" in request.POST or store.email_required else None
+    address = request.POST.get("shipping_address") if "shipping_address" in request.POST or store.ask_address else None
+    try:
+        invoice_update_customer(invoice_id=invoice.pk, buyer_email=email, shipping_address=address)
+    except ApplicationError as exc:
+        return _render_checkout(request, _get_invoice(invoice_id), error=exc.message, status=422)
+    return redirect(_checkout_url(invoice.pk, request), permanent=False)
+
+
+@csrf_exempt
+@require_POST
+@xframe_options_exempt
+def checkout_simulate(request: HttpRequest, invoice_id: str) -> HttpResponse:
+    """Sandbox only: pay the amount due through the regtest chain simulator. The payment then
+    arrives the real way (simulator → Electrum daemon → listener → invoice services)."""
+    if not settings.SANDBOX:
+        raise Http404("Not a sandbox")
+    from daemons.simulator.client import SimulatorClient, SimulatorError, SimulatorUnavailable
+
+    invoice = _get_invoice(invoice_id)
+    methods = checkout_methods(invoice)
+    method = next((m for m in methods if m.id == request.POST.get("method")), methods[0] if methods else None)
+    outcome = "nothing_due"
+    if method is not None and method.remaining_sat > 0 and invoice.status in (InvoiceStatus.PENDING,):
+        client = SimulatorClient(f"http://{settings.SIMULATOR_HOST}:{settings.SIMULATOR_CONTROL_PORT}", timeout=5)
+        try:
+            client.pay(method.address, method.remaining_sat)
+            outcome = "sent"
+        except SimulatorUnavailable as exc:
+            logger.warning("simulate payment for %s: %s", invoice.pk, exc)
+            outcome = "unavailable"
+        except SimulatorError as exc:
+            logger.warning("simulate payment for %s refused: %s", invoice.pk, exc)
+            outcome = "refused"
+    if request.headers.get("Accept", "").startswith("application/json"):
+        status = 200 if outcome == "sent" else 503 if outcome == "unavailable" else 409
+        return JsonResponse({"outcome": outcome, "message": SIMULATE_MESSAGES[outcome]()}, status=status)
+    return redirect(_checkout_url(invoice.pk, request, simulated=outcome))
+
+
+@require_GET
+def modal_script(request: HttpRequest) -> FileResponse:
+    """/modal/bitcart.js, where Bitcart serves it: the same file as /static/bitcart/bitcart.js,
+    loadable from any site (it is meant to be embedded)."""
+    path = finders.find("bitcart/bitcart.js")
+    if not path:
+        raise Http404("bitcart.js not found")
+    response = FileResponse(open(path, "rb"), content_type="text/javascript; charset=utf-8")
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "public, max-age=3600"
+    return response

@@ -1,0 +1,74 @@
+"""What e-mails and notifications share: the merchant's template overrides, the invoice context
+they are rendered with, and the markers that keep a redelivered task from sending twice."""
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+from django.template import Context
+from django.template import Template as DjangoTemplate
+from django.urls import reverse
+
+from bitcart.money import quantize
+from invoices.models import Invoice
+from stores.models import Store, Template
+
+# How long "already sent" is remembered: longer than any retry schedule or redelivery.
+SENT_TTL = 7 * 24 * 3600
+
+
+def template_override(*, store: Store, name: str) -> str | None:
+    """The merchant's text for `name`: the store's own, else the owner's for all stores, else None."""
+    rows = Template.objects.filter(owner_id=store.owner_id, name=name).filter(Q(store=store) | Q(store__isnull=True))
+    texts = {row.store_id: row.text for row in rows}
+    return texts.get(store.pk, texts.get(None))
+
+
+def render_override(text: str, context: dict) -> str:
+    """Merchant-written template, rendered by Django's engine with autoescaping: invoice fields such
+    as notes or a shipping address come from buyers and must not become markup."""
+    return DjangoTemplate(text).render(Context(context, autoescape=True))
+
+
+def invoice_context(invoice: Invoice) -> dict:
+    store = invoice.store
+    items = [
+        {
+            "name": line.product.name,
+            "count": line.count,
+            "price": str(quantize(line.price, invoice.currency)),
+            "download_url": line.product.download_url,
+        }
+        for line in invoice.invoice_products.select_related("product").order_by("id")
+    ]
+    return {
+        "store": store,
+        "invoice": invoice,
+        "items": items,
+        "downloads": [item for item in items if item["download_url"]],
+        "price": str(quantize(invoice.price, invoice.currency)),
+        "currency": invoice.currency,
+        "checkout_url": settings.SITE_URL.rstrip("/") + reverse("invoices:checkout", args=[invoice.pk]),
+    }
+
+
+def sent_key(kind: str, invoice_id: str, event_id: int, target: str = "") -> str:
+    # The invoice id (a ULID) makes the key unique across databases; event ids alone are not.
+    return f"sent:{kind}:{invoice_id}:{event_id}:{target}"
+
+
+def already_sent(key: str) -> bool:
+    return bool(key) and cache.get(key) is not None
+
+
+def mark_sent(key: str) -> None:
+    if key:
+        cache.set(key, 1, SENT_TTL)
+
+
+def claim(key: str) -> bool:
+    """True the first time only: an event fanned out twice queues each message once."""
+    return cache.add(f"queued:{key}", 1, SENT_TTL)
+
+
+def release(key: str) -> None:
+    cache.delete(f"queued:{key}")

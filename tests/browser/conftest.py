@@ -1,0 +1,299 @@
+"""A real browser (Debian's Chromium, driven by Playwright) against the real ASGI server.
+
+pytest-django's live_server is WSGI-only (no websockets) and its test database is invisible to
+other processes, so the suite runs its own stack for the session:
+  - a dedicated redis-server (channel layer, cache, broker) on a free port, killed at the end;
+  - a database of its own: a SQLite file in a temp dir, or, when DATABASE_URL points at
+    PostgreSQL (CI), a fresh `bitcart_browser_<random>` database dropped at the end;
+  - `manage.py migrate`, then uvicorn serving tests.browser.asgi:application;
+  - helper.py, a long-lived process on the same database and Redis that creates data and applies
+    payments through the invoice services (what the listener calls when the daemon reports);
+  - the regtest chain simulator, whose control port the sandbox's "Simulate payment" calls;
+  - a plain http.server on another port: "some merchant's site" for the modal test.
+"""
+
+import json
+import os
+import queue
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from bitcart import embedded_redis
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+STARTUP_TIMEOUT = 40.0
+COMMAND_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        if embedded_redis.is_listening(port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+class Postgres:
+    """A throwaway database next to the one DATABASE_URL names."""
+
+    def __init__(self, url: str) -> None:
+        self.url = urlsplit(url)
+        self.name = f"bitcart_browser_{secrets.token_hex(4)}"
+
+    def _execute(self, sql: str) -> None:
+        import psycopg2
+
+        # libpq knows postgres:// and postgresql://, not django-environ's other spellings.
+        connection = psycopg2.connect(urlunsplit(self.url._replace(scheme="postgresql")), connect_timeout=10)
+        try:
+            connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            connection.close()
+
+    def create(self) -> str:
+        self._execute(f'CREATE DATABASE "{self.name}"')
+        return urlunsplit(self.url._replace(path=f"/{self.name}"))
+
+    def drop(self) -> None:
+        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class Helper:
+    """helper.py, spoken to in JSON lines; every answer is awaited with a timeout."""
+
+    def __init__(self, env: dict) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("helper.py"))],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.answers: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self._answer(STARTUP_TIMEOUT)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                self.answers.put(json.loads(line))
+        # End of output: the helper died; fail the waiting call now rather than at its timeout.
+        self.answers.put({"ok": False, "error": f"helper exited with {self.process.wait()}"})
+
+    def _answer(self, timeout: float):
+        try:
+            answer = self.answers.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(f"helper did not answer within {timeout}s") from None
+        if not answer["ok"]:
+            raise RuntimeError(f"helper failed: {answer['error']}")
+        return answer["result"]
+
+    def __call__(self, cmd: str, **args):
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"cmd": cmd, "args": args}) + "\n")
+        self.process.stdin.flush()
+        return self._answer(COMMAND_TIMEOUT)
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        stop(self.process)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, chromium_path):
+    tmp = tmp_path_factory.mktemp("browser")
+    processes: list[subprocess.Popen] = []
+    postgres = None
+    helper = None
+    simulator = None
+    try:
+        # The regtest chain simulator (a colleague's test double for the Bitcoin network): the
+        # sandbox's "Simulate payment" button pays through its control port.
+        from daemons.simulator.testing import start_simulator
+
+        simulator = start_simulator(tmp / "simulator")
+        redis_port = free_port()
+        redis = subprocess.Popen(
+            [embedded_redis.redis_server_binary(), "--bind", "127.0.0.1", "--port", str(redis_port)]
+            + ["--dir", str(tmp), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(redis)
+        wait_for_port(redis_port, redis, 10, "redis-server")
+
+        database_url = os.environ.get("DATABASE_URL", "")
+        if database_url.startswith(("postgres://", "postgresql://", "pgsql://")):
+            postgres = Postgres(database_url)
+            database_url = postgres.create()
+        else:
+            database_url = f"sqlite:///{tmp / 'browser.sqlite3'}"
+        port = free_port()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "bitcart.settings.production",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "BITCART_DATA_DIR": str(tmp / "data"),
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DEBUG": "false",
+            "BTC_NETWORK": "regtest",
+            "SIMULATOR_HOST": simulator.host,
+            "SIMULATOR_CONTROL_PORT": str(simulator.control_port),
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "LOG_LEVEL": "WARNING",
+            "CONN_MAX_AGE": "0",
+            "PYTHONPATH": str(ROOT),
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=120,
+        )
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.browser.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--lifespan",
+                "off",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        processes.append(server)
+        wait_for_port(port, server, STARTUP_TIMEOUT, "uvicorn")
+        helper = Helper(env)
+        yield {"url": f"http://127.0.0.1:{port}", "helper": helper, "server": server, "simulator": simulator}
+    finally:
+        if helper is not None:
+            helper.close()
+        for process in reversed(processes):
+            stop(process)
+        if simulator is not None:
+            simulator.stop()
+        if postgres is not None:
+            postgres.drop()
+
+
+@pytest.fixture(scope="session")
+def base_url(stack) -> str:
+    return stack["url"]
+
+
+@pytest.fixture(scope="session")
+def helper(stack) -> Helper:
+    return stack["helper"]
+
+
+@pytest.fixture(scope="session")
+def simulator(stack):
+    return stack["simulator"]
+
+
+@pytest.fixture(scope="session")
+def shop(helper) -> dict:
+    return helper("setup")
+
+
+@pytest.fixture(scope="session")
+def other_site(tmp_path_factory, base_url):
+    """Some merchant's web site on another origin, embedding the modal script."""
+    root = tmp_path_factory.mktemp("site")
+    shutil.copy(Path(__file__).with_name("site_host.html"), root / "host.html")
+    (root / "host.html").write_text((root / "host.html").read_text().replace("{{BITCART}}", base_url))
+    (root / "thanks.html").write_text("<!doctype html><title>Thanks</title><h1>Thanks for your order</h1>")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, timeout=30_000)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, base_url):
+    context = browser.new_context(viewport={"width": 480, "height": 900}, device_scale_factor=1)
+    context.set_default_timeout(10_000)
+    context.set_default_navigation_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
