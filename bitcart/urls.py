@@ -1,15 +1,14 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.views.static import serve
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", include("bitcart.api_urls")),
     path("", include("invoices.urls")),
     path("", include("stores.urls")),
+    # Uploaded product images. A self-hosted single-node install has no other server for them;
+    # `serve` confines paths to MEDIA_ROOT. Behind nginx, serve /media/ there instead.
+    re_path(r"^media/(?P<path>.+)$", serve, {"document_root": settings.MEDIA_ROOT}),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
