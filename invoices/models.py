@@ -159,10 +159,18 @@ class InvoiceEvent(models.Model):
     cause = models.CharField(max_length=32)
     data = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
+    # Set once its side effects (e-mails, notifications) were handed to the worker. The row is
+    # the outbox: a sweep re-dispatches status events still unset, so a broker outage loses nothing.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["invoice", "id"], name="invoice_event_timeline")]
+        indexes = [
+            models.Index(fields=["invoice", "id"], name="invoice_event_timeline"),
+            models.Index(
+                fields=["id"], name="invoice_event_undispatched", condition=models.Q(dispatched_at__isnull=True)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.old_status}→{self.new_status} ({self.cause})"

@@ -1,8 +1,10 @@
 """Celery tasks: take ids, call services, safe to retry."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from invoices import services
@@ -48,6 +50,26 @@ def invoice_event_task(event_id: int) -> None:
     )
     if event.kind != InvoiceEvent.Kind.STATUS:
         return
+    _event_fan_out(event)
+    InvoiceEvent.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+
+
+@shared_task(ignore_result=True)
+def invoice_events_dispatch_task(*, older_than_seconds: int = 30, batch: int = 500) -> int:
+    """The outbox sweep: status events whose fan-out never ran (broker down at commit, worker
+    killed) are queued again. Sends are claimed per event, so a re-run sends nothing twice."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        InvoiceEvent.objects.filter(dispatched_at__isnull=True, kind=InvoiceEvent.Kind.STATUS, created__lt=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)[:batch]
+    )
+    for event_id in ids:
+        invoice_event_task.delay(event_id)
+    return len(ids)
+
+
+def _event_fan_out(event: InvoiceEvent) -> None:
     invoice = event.invoice
     # Each message is claimed once per event (a cache key), so a re-run of this task (retry,
     # outbox sweep, redelivery) queues nothing twice; the send tasks retry on their own.
