@@ -143,6 +143,8 @@ class Command(BaseCommand):
         )
         daemon_url = urlsplit(settings.BTC_DAEMON_URL)
         daemon_env = {
+            # `python3 -P` drops the working directory from sys.path; the daemon package is here.
+            "PYTHONPATH": str(base),
             "BTC_NETWORK": settings.BTC_NETWORK,
             "BTC_HOST": daemon_url.hostname or "127.0.0.1",
             "BTC_PORT": str(daemon_url.port or 5000),

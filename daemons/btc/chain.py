@@ -1,0 +1,487 @@
+"""Electrum 4.3.4 glue: one Network, and per xpub an in-memory AddressSynchronizer over the watched set.
+
+Why an AddressSynchronizer and not an Electrum wallet: it is the part of a wallet that subscribes
+addresses, fetches histories and transactions, SPV-verifies them against the header chain and undoes
+verifications on reorgs; that is everything a payment processor needs from Electrum. Its database lives
+in memory and holds only the watched addresses (SQLite in store.py is the durable record), so nothing is
+ever rewritten on disk per invoice and the work per address does not depend on the wallet's history. On
+restart the watched set is re-subscribed: O(watched), not O(history).
+"""
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from electrum import bitcoin, constants, util, verifier
+from electrum.address_synchronizer import AddressSynchronizer
+from electrum.bip32 import BIP32Node
+from electrum.interface import NetworkException
+from electrum.network import Network
+from electrum.simple_config import SimpleConfig
+from electrum.transaction import Transaction
+from electrum.util import BitcoinException
+from electrum.wallet_db import WalletDB
+
+from daemons.btc.config import Settings
+from daemons.btc.errors import INVALID_ADDRESS, LOADING_WALLET, NETWORK_ERROR, NOT_SYNCED, TX_NOT_FOUND, RPCError
+from daemons.btc.keys import ReceiveChain
+
+logger = logging.getLogger("daemons.btc.chain")
+
+SERVER_TIMEOUT = 30  # seconds for one request to the Electrum server
+STATUS_STR = {0: "Unpaid", 1: "Expired", 2: "Unknown", 3: "Paid", 7: "Unconfirmed"}
+SINGLE_SIG_XTYPES = ("standard", "p2wpkh-p2sh", "p2wpkh")
+_REBUILD_MIN_STALE = 1000  # addresses no longer watched that an AddressSynchronizer may carry before a rebuild
+_TX_CACHE_SIZE = 2000
+# Subscribing thousands of addresses at once (a restart, a big watch_addresses batch) queues thousands of
+# Electrum tasks ahead of every HTTP request on the one event loop; feeding them in slices keeps the daemon
+# answering (measured: get_tip stalled ~8 s behind a 10k re-subscription before this).
+FEED_BATCH = 100
+FEED_WAIT = 0.01
+
+
+def select_network(name: str) -> None:
+    {"mainnet": constants.set_mainnet, "testnet": constants.set_testnet, "regtest": constants.set_regtest}[name]()
+
+
+def parse_xpub(xpub) -> BIP32Node:
+    """A single-sig account xpub of the active network, else LoadingWalletError with the reason."""
+    if not isinstance(xpub, str) or not 0 < len(xpub) <= 200:
+        raise RPCError(LOADING_WALLET, "xpub must be a non-empty string")
+    try:
+        node = BIP32Node.from_xkey(xpub.strip())
+    except (BitcoinException, ValueError, TypeError) as exc:
+        raise RPCError(LOADING_WALLET, f"Error loading wallet: not an extended public key of this network ({exc})")
+    if node.is_private():
+        raise RPCError(LOADING_WALLET, "Error loading wallet: watch-only daemon, give the extended PUBLIC key")
+    if node.xtype not in SINGLE_SIG_XTYPES:
+        raise RPCError(LOADING_WALLET, f"Error loading wallet: unsupported key type {node.xtype}")
+    return node
+
+
+def check_address(address) -> str:
+    if not isinstance(address, str) or not bitcoin.is_address(address):
+        raise RPCError(INVALID_ADDRESS, f"Invalid bitcoin address: {str(address)[:100]!r}")
+    return address
+
+
+def format_satoshis(value: int | None) -> str:
+    if value is None:
+        return "None"
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(int(value)), 100_000_000)
+    return f"{sign}{whole}.{frac:08d}"
+
+
+@dataclass
+class Watch:
+    index: int | None
+    until: float | None
+    source: str  # 'watch' | 'request'
+
+
+class _Adb(AddressSynchronizer):
+    """Reports every server history change, which Electrum itself does not announce.
+
+    A transaction that leaves an address' history (dropped from the mempool, replaced, reorged out) only
+    becomes "local" inside Electrum with no callback; the payment processor has to hear about it.
+    """
+
+    on_history: Callable[["_Adb", str, set[str]], None] | None = None
+
+    def receive_history_callback(self, addr, hist, tx_fees):
+        old = {txid for txid, _height in self.db.get_addr_history(addr)}
+        super().receive_history_callback(addr, hist, tx_fees)
+        if self.on_history is not None:
+            self.on_history(self, addr, old | {txid for txid, _height in hist})
+
+
+@dataclass
+class Wallet:
+    xpub: str
+    node: BIP32Node
+    chain: ReceiveChain
+    adb: _Adb
+    watched: dict[str, Watch] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)  # in the adb but no longer watched
+    pending: list[str] = field(default_factory=list)  # watched, waiting to be fed to the synchronizer
+    unsent: set[str] = field(default_factory=set)  # handed to the synchronizer, not yet marked requested
+    deferred: set[str] = field(default_factory=set)  # changed while incomplete: re-checked when up to date
+    # What was announced per txid ("seen" or ("verified", height)) and which watched addresses it paid, so
+    # that each state change is pushed once, also across adb rebuilds.
+    tx_state: dict[str, object] = field(default_factory=dict)
+    tx_addresses: dict[str, set[str]] = field(default_factory=dict)
+
+    def derive(self, index: int) -> str:
+        return self.chain.address(index)
+
+    def is_synced(self) -> bool:
+        return not self.pending and self.adb.is_up_to_date()
+
+
+class Chain:
+    def __init__(self, settings: Settings, on_change: Callable[[Wallet, set[str]], None], on_block: Callable):
+        self.settings = settings
+        self.on_change = on_change  # (wallet, addresses whose state may have changed)
+        self.on_block = on_block  # (height)
+        self.config: SimpleConfig | None = None
+        self.network: Network | None = None
+        self.wallets: dict[str, Wallet] = {}
+        self._by_adb: dict[int, Wallet] = {}
+        self._tx_cache: OrderedDict[str, str] = OrderedDict()
+        self._last_block: tuple[int, str | None] = (-1, None)
+        self._callbacks: list[tuple[Callable, str]] = []
+        self._background: set[asyncio.Task] = set()
+        self._connected = False
+
+    # lifecycle
+
+    async def start(self) -> None:
+        settings = self.settings
+        settings.electrum_path.mkdir(parents=True, exist_ok=True)
+        options = {
+            "electrum_path": str(settings.electrum_path),
+            "oneserver": settings.oneserver,
+            "auto_connect": not settings.oneserver,
+            "forget_config": True,
+            "use_exchange_rate": False,
+            "verbosity": "*" if settings.debug else "",
+        }
+        if settings.server:
+            options["server"] = settings.server
+        if settings.network != "mainnet":
+            options[settings.network] = True
+        self.config = SimpleConfig(options, read_user_config_function=lambda _path: {})
+        # Electrum schedules everything on its "global" loop; make that the aiohttp loop so the whole
+        # daemon is one thread and Electrum callbacks run synchronously next to our handlers.
+        util._asyncio_event_loop = asyncio.get_running_loop()
+        self.network = Network(self.config)
+        for event, func in (
+            ("adb_added_tx", self._cb_tx),
+            ("adb_added_verified_tx", self._cb_tx),
+            ("adb_removed_verified_tx", self._cb_tx),
+            ("adb_set_up_to_date", self._cb_up_to_date),
+            ("blockchain_updated", self._cb_block),
+        ):
+            util.register_callback(func, [event])
+            self._callbacks.append((func, event))
+
+    def connect(self) -> None:
+        """Start talking to servers. Separate from start() so the daemon can answer HTTP first: re-subscribing
+        a large watched set after a restart keeps the loop busy for a while."""
+        self.network.start()
+        self._connected = True
+
+    async def stop(self, timeout: float = 10) -> None:
+        for func, _event in self._callbacks:
+            util.unregister_callback(func)
+        self._callbacks.clear()
+        adbs = [w.adb for w in self.wallets.values()]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(adb.stop() for adb in adbs), return_exceptions=True), timeout)
+        except TimeoutError:
+            logger.warning("address synchronizers did not stop within %ss", timeout)
+        if self.network is not None and self._connected:
+            try:
+                await asyncio.wait_for(self.network.stop(full_shutdown=True), timeout)
+            except TimeoutError:
+                logger.warning("Electrum network did not stop within %ss", timeout)
+
+    # wallets
+
+    def wallet(self, xpub: str, initial: Iterable[tuple[str, Watch]] = ()) -> Wallet:
+        wallet = self.wallets.get(xpub)
+        if wallet is None:
+            node = parse_xpub(xpub)
+            adb = self._new_adb(xpub, start=False)
+            wallet = Wallet(xpub=xpub, node=node, chain=ReceiveChain(node), adb=adb)
+            if self.network is not None:
+                adb.start_network(self.network)
+            self.add_watched(wallet, initial)
+            self.wallets[xpub] = wallet
+            self._by_adb[id(adb)] = wallet
+        return wallet
+
+    def _new_adb(self, xpub: str, *, start: bool = True) -> _Adb:
+        adb = _Adb(WalletDB("", manual_upgrades=False), self.config, name=xpub[4:16])
+        adb.on_history = self._cb_history
+        if start and self.network is not None:
+            adb.start_network(self.network)
+        return adb
+
+    def add_watched(self, wallet: Wallet, entries: Iterable[tuple[str, Watch]]) -> None:
+        fresh = []
+        for address, watch in entries:
+            if (current := wallet.watched.get(address)) is not None and current.source == "request":
+                watch.source = "request"  # Django re-registering an SDK request's address keeps its status tracking
+            wallet.watched[address] = watch
+            wallet.stale.discard(address)
+            if not wallet.adb.is_mine(address):
+                fresh.append(address)
+        if wallet.pending or len(fresh) > FEED_BATCH:
+            feeding = bool(wallet.pending)
+            wallet.pending.extend(fresh)
+            if not feeding:
+                self._spawn(self._feed(wallet))
+        else:
+            self._subscribe(wallet.adb, fresh)
+
+    async def _feed(self, wallet: Wallet) -> None:
+        while wallet.pending:
+            synchronizer = wallet.adb.synchronizer
+            if synchronizer is None or synchronizer.interface is None:
+                await asyncio.sleep(0.2)  # not connected: nothing to pace against yet
+                continue
+            batch = wallet.pending[:FEED_BATCH]
+            del wallet.pending[:FEED_BATCH]
+            self._subscribe(wallet.adb, [a for a in batch if a in wallet.watched and not wallet.adb.is_mine(a)])
+            for _ in range(500):  # wait for most of the slice to be answered, at most ~5 s
+                # sleep first: the slice is handed over by a task that has not run yet
+                await asyncio.sleep(FEED_WAIT)
+                current = wallet.adb.synchronizer
+                if current is None or len(current.requested_addrs) + len(current.requested_histories) < FEED_BATCH // 2:
+                    break
+
+    def _subscribe(self, adb: _Adb, addresses: list[str]) -> None:
+        """AddressSynchronizer.add_address for many addresses at once.
+
+        add_address schedules one thread-safe future per address (~0.1 ms each, 1.3 s for a 10k batch); we are
+        on the loop thread already, so one task feeds the synchronizer's queue instead. Addresses must be valid
+        (check_address): an invalid one would kill the synchronizer's task group.
+        """
+        if not addresses:
+            return
+        for address in addresses:
+            adb.db.history.setdefault(address, [])
+        adb.set_up_to_date(False)
+        synchronizer = adb.synchronizer
+        if synchronizer is None:
+            return  # not started yet: Synchronizer.main bootstraps every address in the db
+
+        wallet = self._by_adb.get(id(adb))
+        if wallet is not None:
+            wallet.unsent.update(addresses)
+
+        async def add_all():
+            for address in addresses:
+                await synchronizer._add_address(address)  # marks it requested before yielding
+                if wallet is not None:
+                    wallet.unsent.discard(address)
+
+        self._spawn(add_all())
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)  # a reference, so the task is not garbage-collected mid-way
+        task.add_done_callback(self._background.discard)
+
+    def remove_watched(self, wallet: Wallet, addresses: Iterable[str]) -> None:
+        for address in addresses:
+            if wallet.watched.pop(address, None) is not None:
+                wallet.stale.add(address)
+        # Electrum has no way to unsubscribe an address; so once enough stale ones pile up, swap in a fresh
+        # AddressSynchronizer with only the watched set. Amortised O(1) per unwatched address.
+        if len(wallet.stale) > max(_REBUILD_MIN_STALE, len(wallet.watched)):
+            self._rebuild(wallet)
+
+    def _rebuild(self, wallet: Wallet) -> None:
+        old = wallet.adb
+        keep = set()
+        for address in wallet.watched:
+            keep.update(txid for txid, _height in old.db.get_addr_history(address))
+        wallet.tx_state = {txid: state for txid, state in wallet.tx_state.items() if txid in keep}
+        wallet.tx_addresses = {txid: addrs & wallet.watched.keys() for txid, addrs in wallet.tx_addresses.items()}
+        wallet.tx_addresses = {txid: addrs for txid, addrs in wallet.tx_addresses.items() if txid in keep}
+        wallet.adb = self._new_adb(wallet.xpub)
+        self._by_adb.pop(id(old), None)
+        self._by_adb[id(wallet.adb)] = wallet
+        wallet.stale.clear()
+        watched, wallet.watched = wallet.watched, {}
+        self.add_watched(wallet, watched.items())
+        self._spawn(asyncio.wait_for(old.stop(), 30))
+        logger.info("rebuilt address synchronizer for %s… with %d addresses", wallet.xpub[:16], len(wallet.watched))
+
+    # Electrum callbacks (run on the loop thread)
+
+    def _cb_tx(self, adb, txid: str) -> None:
+        wallet = self._by_adb.get(id(adb))
+        if wallet is None:
+            return
+        touched = {a for a in adb.db.get_txo_addresses(txid) if a in wallet.watched}
+        touched |= wallet.tx_addresses.get(txid, set()) & wallet.watched.keys()
+        if touched:
+            self.on_change(wallet, touched)
+
+    def _cb_history(self, adb, address: str, _txids: set[str]) -> None:
+        wallet = self._by_adb.get(id(adb))
+        if wallet is not None and address in wallet.watched:
+            self.on_change(wallet, {address})
+
+    def _cb_up_to_date(self, adb) -> None:
+        # Electrum fires this after every processed batch of notifications; changes that arrived while their
+        # address was still being fetched are looked at again now that the view is whole.
+        wallet = self._by_adb.get(id(adb))
+        if wallet is not None and wallet.deferred and adb.is_up_to_date():
+            deferred, wallet.deferred = wallet.deferred, set()
+            self.on_change(wallet, deferred & wallet.watched.keys())
+
+    def _cb_block(self, *_args) -> None:
+        if self.network is None:
+            return
+        height = self.network.get_local_height()
+        tip = self.network.blockchain().get_hash(height) if height >= 0 else None
+        if (height, tip) != self._last_block:
+            self._last_block = (height, tip)
+            self.on_block(height)
+
+    # state
+
+    def tip(self) -> dict:
+        network = self.network
+        connected = bool(network and network.is_connected())
+        height = network.get_local_height() if network else 0
+        server_height = network.get_server_height() if network else 0
+        return {
+            "height": height,
+            "server_height": server_height,
+            "connected": connected,
+            "synchronized": connected and server_height > 0 and server_height - height <= 1,
+        }
+
+    def watched_outputs(self, wallet: Wallet, address: str) -> list[dict]:
+        """Outputs paying `address` as the AddressSynchronizer knows them (server history, SPV status).
+
+        Transactions Electrum kept only as "local" (dropped from the server's view) are left out.
+        """
+        adb = wallet.adb
+        out = []
+        for txid, _height in adb.db.get_addr_history(address):
+            info = adb.get_tx_height(txid)
+            verified = adb.db.is_in_verified_tx(txid)
+            for vout, (value, _coinbase) in sorted(adb.db.get_txo_addr(txid, address).items()):
+                out.append(
+                    {
+                        "txid": txid,
+                        "vout": vout,
+                        "value_sat": value,
+                        "height": max(info.height, 0),
+                        "confirmations": info.conf if verified else 0,
+                    }
+                )
+        return out
+
+    def address_complete(self, wallet: Wallet, address: str) -> bool:
+        """Whether the synchronizer's view of `address` is whole: subscribed, answered, history and every
+        transaction in it fetched. Until then (after a restart, a rebuild, a reconnect) an absent payment may
+        just be not loaded yet, so nothing may be concluded from absence."""
+        adb = wallet.adb
+        synchronizer = adb.synchronizer
+        if synchronizer is None or not adb.is_mine(address) or address in wallet.unsent:
+            return False
+        if address in synchronizer.requested_addrs or any(a == address for a, _ in synchronizer.requested_histories):
+            return False
+        return all(adb.db.get_transaction(txid) is not None for txid, _height in adb.db.get_addr_history(address))
+
+    def tx_states(self, wallet: Wallet, address: str, complete: bool) -> dict[str, object]:
+        """Current state per txid touching `address`: "seen", ("verified", height), or None when gone
+        (only concluded when the address' view is `complete`)."""
+        adb = wallet.adb
+        states: dict[str, object] = {}
+        history = adb.db.get_addr_history(address)
+        for txid, _height in history:
+            if not adb.db.get_txo_addr(txid, address):
+                continue  # history known, transaction not fetched yet (or it only spends from here)
+            info = adb.db.get_verified_tx(txid)
+            states[txid] = ("verified", info.height) if info else "seen"
+        if complete:
+            for txid, addrs in wallet.tx_addresses.items():
+                if address in addrs and txid not in states:
+                    states[txid] = None
+        return states
+
+    async def server_outputs(self, address: str) -> list[dict]:
+        """Outputs paying `address` fetched from the server, confirmations counted only for SPV-verified ones."""
+        network = self.require_network()
+        scripthash = bitcoin.address_to_scripthash(address)
+        history = await self.ask(network.get_history_for_scripthash(scripthash))
+        local_height = network.get_local_height()
+        out = []
+        for item in history[:1000]:  # an invoice address has a handful; refuse to walk a hot wallet's history
+            txid, height = item["tx_hash"], int(item["height"])
+            tx = await self.fetch_tx(txid)
+            confirmations = 0
+            if height > 0 and await self._verify(txid, height):
+                confirmations = max(local_height - height + 1, 0)
+            for vout, output in enumerate(tx.outputs()):
+                if output.address == address:
+                    out.append(
+                        {
+                            "txid": txid,
+                            "vout": vout,
+                            "value_sat": output.value,
+                            "height": max(height, 0),
+                            "confirmations": confirmations,
+                        }
+                    )
+        return out
+
+    async def fetch_tx(self, txid: str) -> Transaction:
+        raw = self._tx_cache.get(txid)
+        if raw is None:
+            raw = await self.ask(self.require_network().get_transaction(txid))
+            self._tx_cache[txid] = raw
+            if len(self._tx_cache) > _TX_CACHE_SIZE:
+                self._tx_cache.popitem(last=False)
+        else:
+            self._tx_cache.move_to_end(txid)
+        tx = Transaction(raw)
+        if tx.txid() != txid:
+            self._tx_cache.pop(txid, None)
+            raise RPCError(NETWORK_ERROR, "server returned a transaction that does not match its txid")
+        return tx
+
+    async def _verify(self, txid: str, height: int) -> bool:
+        network = self.require_network()
+        header = network.blockchain().read_header(height)
+        if header is None:
+            return False  # headers not synced that far yet: not verified *yet*
+        merkle = await self.ask(network.get_merkle_for_transaction(txid, height))
+        try:
+            verifier.verify_tx_is_in_block(txid, merkle.get("merkle"), merkle.get("pos"), header, height)
+        except (verifier.MerkleVerificationFailure, verifier.MissingBlockHeader, TypeError, ValueError) as exc:
+            logger.warning("SPV proof for %s at %d rejected: %s", txid, height, exc)
+            return False
+        return True
+
+    def require_network(self) -> Network:
+        if self.network is None or not self.network.is_connected():
+            raise RPCError(NOT_SYNCED)
+        return self.network
+
+    async def ask(self, coro):
+        try:
+            return await asyncio.wait_for(coro, SERVER_TIMEOUT)
+        except TimeoutError:
+            raise RPCError(NETWORK_ERROR, "Electrum server did not answer in time")
+        except NetworkException as exc:
+            original = getattr(exc, "original_exception", exc)
+            message = str(getattr(original, "message", original))
+            if "no such" in message.lower() or "not found" in message.lower():
+                raise RPCError(TX_NOT_FOUND, message[:300])
+            raise RPCError(NETWORK_ERROR, f"Electrum server error: {message[:300]}")
+
+    async def broadcast(self, tx: Transaction) -> None:
+        network = self.require_network()
+        try:
+            await asyncio.wait_for(network.broadcast_transaction(tx), SERVER_TIMEOUT)
+        except TimeoutError:
+            raise RPCError(NETWORK_ERROR, "Electrum server did not answer in time")
+        except NetworkException as exc:
+            raise RPCError(NETWORK_ERROR, f"broadcast failed: {str(exc)[:300]}")
+
+
+def now() -> float:
+    return time.time()

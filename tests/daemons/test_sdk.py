@@ -1,0 +1,149 @@
+"""The `bitcart` SDK from PyPI, unchanged, against our daemon.
+
+The SDK's import name `bitcart` clashes with this project's package, so it lives in its own venv
+(/work/main/.venv-sdk, created on first run) and runs in a subprocess whose cwd is outside the project.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daemons.btc.testing import start_daemon
+from daemons.simulator.testing import start_simulator
+from wallets.keys import generate_xpub
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SDK_VENV = PROJECT_ROOT / ".venv-sdk"
+SDK_PYTHON = SDK_VENV / "bin" / "python"
+# pip's messages when the registry cannot be reached: the only reason to skip
+OFFLINE_MARKERS = (
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "Could not find a version that satisfies",
+    "No matching distribution found",
+    "ConnectTimeout",
+)
+
+SDK_SCRIPT = r"""
+import asyncio, json, os, sys, urllib.request
+from bitcart import BTC
+
+env = os.environ
+
+
+def pay(address, amount_sat):
+    request = urllib.request.Request(
+        env["SIM_CONTROL"] + "/pay", data=json.dumps({"address": address, "amount_sat": amount_sat}).encode(),
+        method="POST", headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+async def main():
+    btc = BTC(
+        rpc_url=env["DAEMON_URL"], rpc_user=env["DAEMON_LOGIN"], rpc_pass=env["DAEMON_PASSWORD"], xpub=env["XPUB"]
+    )
+    out = {"spec_version": (await btc.spec)["version"], "valid_key": await btc.validate_key(env["XPUB"])}
+    request = await btc.add_request(0.001, "sdk order", 15)
+    out["request"] = {k: str(v) for k, v in request.items()}
+    fetched = await btc.get_request(request["address"])
+    out["fetched"] = {k: str(v) for k, v in fetched.items()}
+    out["balance"] = {k: str(v) for k, v in (await btc.balance()).items()}
+    try:
+        await btc.server.add_request(amount="0.000000001")
+    except Exception as exc:
+        out["precise_error"] = type(exc).__name__
+    bad = BTC(rpc_url=env["DAEMON_URL"], rpc_user=env["DAEMON_LOGIN"], rpc_pass="wrong", xpub=env["XPUB"])
+    try:
+        await bad.balance()
+    except Exception as exc:
+        out["auth_error"] = type(exc).__name__
+
+    payments = asyncio.Queue()
+
+    @btc.on("new_payment")
+    async def on_payment(event, address, status, status_str, tx_hashes, sent_amount):
+        await payments.put({"address": address, "status": status, "status_str": status_str,
+                            "tx_hashes": tx_hashes, "sent_amount": sent_amount})
+
+    socket = asyncio.ensure_future(btc.start_websocket(auto_reconnect=False))
+    await asyncio.sleep(0.5)  # the SDK registers its xpub on connect
+    paid = pay(request["address"], 100_000)
+    out["paid_txid"] = paid["txid"]
+    out["event"] = await asyncio.wait_for(payments.get(), 20)
+    socket.cancel()
+    print(json.dumps(out))
+
+
+asyncio.run(main())
+"""
+
+
+def _sdk_python(workdir: Path) -> Path:
+    check = (
+        subprocess.run([SDK_PYTHON, "-c", "import bitcart.coins.btc"], cwd=workdir, capture_output=True, timeout=60)
+        if SDK_PYTHON.exists()
+        else None
+    )
+    if check is not None and check.returncode == 0:
+        return SDK_PYTHON
+    subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True, timeout=120)
+    install = subprocess.run(
+        [SDK_PYTHON, "-m", "pip", "install", "-q", "bitcart"], cwd=workdir, capture_output=True, text=True, timeout=600
+    )
+    if install.returncode != 0:
+        output = install.stdout + install.stderr
+        if any(marker in output for marker in OFFLINE_MARKERS):
+            pytest.skip(f"pip cannot reach the package registry: {output[-500:]}")
+        raise AssertionError(f"pip install bitcart failed:\n{output[-3000:]}")
+    return SDK_PYTHON
+
+
+def test_bitcart_sdk_creates_reads_and_hears_about_a_payment(tmp_path):
+    workdir = tmp_path / "sdk"
+    workdir.mkdir()
+    python = _sdk_python(workdir)
+    sim = start_simulator(tmp_path / "sim", initial_blocks=1)
+    daemon = start_daemon(tmp_path, sim)
+    try:
+        xpub = generate_xpub("regtest", "p2wpkh")
+        script = workdir / "sdk_check.py"
+        script.write_text(SDK_SCRIPT)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "DAEMON_URL": daemon.url,
+            "DAEMON_LOGIN": daemon.login,
+            "DAEMON_PASSWORD": daemon.password,
+            "XPUB": xpub,
+            "SIM_CONTROL": sim.control_url,
+        }
+        run = subprocess.run([python, str(script)], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr[-3000:] + daemon.log()[-2000:]
+        out = json.loads(run.stdout.strip().splitlines()[-1])
+    finally:
+        assert daemon.stop() == 0
+        sim.stop()
+
+    assert out["valid_key"] is True
+    request = out["request"]
+    assert (request["status"], request["status_str"], request["amount_BTC"]) == ("0", "Unpaid", "0.00100000")
+    assert request["expiry"] == "900"
+    assert out["fetched"]["address"] == request["address"]
+    assert out["fetched"]["request_id"] == request["request_id"]
+    assert out["balance"] == {"confirmed": "0E-8", "unconfirmed": "0E-8", "unmatured": "0E-8", "lightning": "0"}
+    assert out["precise_error"] == "AmountTooPreciseError"
+    assert out["auth_error"] == "UnauthorizedError"
+    assert out["event"] == {
+        "address": request["address"],
+        "status": 7,
+        "status_str": "Unconfirmed",
+        "tx_hashes": [out["paid_txid"]],
+        "sent_amount": "0.00100000",
+    }
