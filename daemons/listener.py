@@ -24,7 +24,8 @@ from invoices.watch import watch_all
 
 logger = logging.getLogger(__name__)
 
-ADDRESS_EVENTS = frozenset({"new_transaction", "verified_tx", "new_payment"})
+# removed_tx / unverified_tx (dropped or reorged transactions) are opt-in: see run_once.
+ADDRESS_EVENTS = frozenset({"new_transaction", "verified_tx", "new_payment", "removed_tx", "unverified_tx"})
 MAX_BACKOFF = 30.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
@@ -96,6 +97,7 @@ class Listener:
             ping_timeout=20,
             max_size=MAX_MESSAGE_BYTES,
         ) as ws:
+            await ws.send(json.dumps({"extended": True}))
             # Before reading new events: make the daemon watch everything and catch up.
             changed = await sync_to_async(self._db, thread_sensitive=False)(self.resync)
             logger.info("listener connected; resync changed %s payment methods", changed)
@@ -113,8 +115,19 @@ class Listener:
         stop = stop or asyncio.Event()
         backoff = 0.5
         while not stop.is_set():
+            connection = asyncio.ensure_future(self.run_once())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not connection.done():
+                connection.cancel()
+                try:
+                    await connection
+                except asyncio.CancelledError:
+                    pass
+                break
             try:
-                await self.run_once()
+                connection.result()
                 backoff = 0.5
             except (TimeoutError, OSError, websockets.WebSocketException, DaemonError) as exc:
                 logger.warning("listener: %s; reconnecting in %.1fs", exc, backoff)
@@ -124,3 +137,4 @@ class Listener:
             except TimeoutError:
                 pass
             backoff = min(backoff * 2, MAX_BACKOFF)
+        self.connected.clear()

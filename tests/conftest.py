@@ -1,4 +1,5 @@
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -7,6 +8,16 @@ from bitcart import embedded_redis
 from stores.models import Store
 from wallets.keys import generate_xpub
 from wallets.models import Wallet
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sqlite_test_files():
+    """Django deletes the SQLite test database file but not its WAL/SHM companions."""
+    yield
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,7 @@ project runs on the embedded sandbox default: SQLite in the data directory, an e
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -54,10 +55,15 @@ INSTALLED_APPS = [
     "stores",
     "invoices",
     "daemons",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "bitcart.apiauth",
+    "bitcart.webhooks",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -105,18 +111,23 @@ EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6389)
 REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 EMBEDDED_REDIS = not env.str("REDIS_URL", default="")
 
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "bitcart.cache.BitcartRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="bitcart"),
         "OPTIONS": {"socket_timeout": 5, "socket_connect_timeout": 5},
     }
 }
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="bitcart")},
+        "CONFIG": {
+            # redis-py >= 6 reads with a 5 s socket timeout by default, the same as channels_redis's
+            # 5 s BZPOPMIN: idle websockets then die with TimeoutError. Give reads more time than that.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "prefix": env.str("CHANNELS_PREFIX", default="bitcart"),
+        },
     }
 }
 
@@ -136,6 +147,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "invoices.tasks.invoices_expire_task",
         "schedule": timedelta(seconds=env.int("EXPIRY_SWEEP_SECONDS", default=5)),
     },
+    "invoices-events-dispatch": {
+        "task": "invoices.tasks.invoice_events_dispatch_task",
+        "schedule": timedelta(seconds=30),
+    },
     "invoices-reconcile": {
         "task": "daemons.tasks.invoices_reconcile_task",
         "schedule": timedelta(seconds=env.int("RECONCILE_SECONDS", default=60)),
@@ -143,6 +158,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "rates-refresh": {
         "task": "bitcart.rates.tasks.rates_refresh_task",
         "schedule": timedelta(seconds=env.int("RATES_REFRESH_SECONDS", default=60)),
+    },
+    # Webhook outbox: retries that are due, and first attempts whose task was lost.
+    "webhooks-dispatch-due": {
+        "task": "bitcart.webhooks.tasks.webhooks_dispatch_due_task",
+        "schedule": timedelta(seconds=env.int("WEBHOOKS_SWEEP_SECONDS", default=15)),
+    },
+    "webhooks-purge": {
+        "task": "bitcart.webhooks.tasks.webhooks_purge_task",
+        "schedule": timedelta(hours=1),
     },
 }
 
@@ -162,6 +186,10 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves static files from the web process (no CDN, no separate server needed); with
+# finders it also serves files not yet collected, so a fresh checkout works before collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_MAX_AGE = 3600
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -174,6 +202,46 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="bitcart@localhost")
 
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "bitcart.api.exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "bitcart.apiauth.authentication.BearerTokenAuthentication",
+        "bitcart.apiauth.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["bitcart.apiauth.permissions.HasScopes"],
+    "DEFAULT_PAGINATION_CLASS": "bitcart.api.BitcartPagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        # Anonymous invoice creation (stores that allow it) and password logins, per client IP.
+        "invoice_anon": env.str("API_ANON_INVOICE_RATE", default="30/min"),
+        "login": env.str("API_LOGIN_RATE", default="10/min"),
+    },
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "COERCE_DECIMAL_TO_STRING": True,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Bitcart merchants API",
+    "DESCRIPTION": "Bitcart-compatible REST API: stores, wallets, invoices, products, tokens, webhooks.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
+        "ProductStatusEnum": "stores.models.Product.Status",
+    },
+    # Swagger UI from the drf-spectacular-sidecar wheel: this product makes no third-party requests.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["bitcart.api.schema_preprocess"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "bitcart.api.schema_postprocess",
+    ],
 }
 
 # The coin daemon (daemons/). Same BTC_* names as Bitcart's daemon.

@@ -1,3 +1,5 @@
+import os
+
 from bitcart.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -6,3 +8,9 @@ CACHES["default"]["KEY_PREFIX"] = "bitcart-test"  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = "bitcart-test"  # noqa: F405
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not shared-cache memory: threads in tests (listener, races) need SQLite's real
+    # locking with WAL and the busy timeout, as in the sandbox.
+    # One file per test process, so concurrent runs never share (or delete) each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405

@@ -15,12 +15,6 @@ class Command(BaseCommand):
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
-            task = asyncio.create_task(Listener().run(stop=stop))
-            await stop.wait()
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await Listener().run(stop=stop)
 
         asyncio.run(main())

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ApiAuthConfig(AppConfig):
+    name = "bitcart.apiauth"
+    label = "apiauth"
+    verbose_name = "API tokens"
+    default_auto_field = "django.db.models.BigAutoField"

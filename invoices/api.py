@@ -1,0 +1,224 @@
+"""Merchant and public API for invoices (Bitcart's routes and field names)."""
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet, prefetch_related_objects
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from bitcart.api import model_update
+from bitcart.apiauth import scopes
+from bitcart.apiauth.permissions import request_grant
+from bitcart.apiauth.throttling import AnonymousInvoiceThrottle
+from bitcart.apiauth.viewsets import ApiViewSet, list_schema
+from bitcart.errors import ApplicationError, NotFound, TransitionNotAllowed
+from bitcart.webhooks.services import webhook_invoice_created_record
+from invoices.locks import invoice_lock
+from invoices.models import Invoice, InvoiceStatus
+from invoices.serializers import (
+    CustomerUpdateSerializer,
+    InvoiceCreateSerializer,
+    InvoiceSerializer,
+    InvoiceUpdateSerializer,
+    PublicInvoiceSerializer,
+    invoice_snapshot,
+)
+from invoices.services import invoice_create, invoice_mark_complete, invoice_mark_invalid
+from stores.models import Store
+
+
+class AnonymousInvoicesDisabled(ApplicationError):
+    code = "anonymous_invoice_creation_disabled"
+    http_status = 403
+
+
+def invoices_queryset() -> QuerySet[Invoice]:
+    return Invoice.objects.select_related("store").prefetch_related(
+        "payment_methods__payments", "invoice_products__product"
+    )
+
+
+class InvoiceViewSet(ApiViewSet):
+    scope = scopes.INVOICE_MANAGEMENT
+    public_actions = ("retrieve", "create", "customer", "order_id")
+    queryset = invoices_queryset()
+    serializer_class = InvoiceSerializer
+    sort_fields = {
+        "created": "created",
+        "price": "price",
+        "status": "status",
+        "order_id": "order_id",
+        "expires_at": "expires_at",
+    }
+    filter_fields = {
+        "status": "status",
+        "exception_status": "exception_status",
+        "store_id": "store_id",
+        "order_id": "order_id",
+        "currency": "currency",
+        "buyer_email": "buyer_email",
+        "id": "id",
+    }
+    search_fields = ("id", "order_id", "buyer_email", "notes")
+    batch_commands = {"mark_complete": "batch_mark_complete", "mark_invalid": "batch_mark_invalid"}
+
+    # --- who may do what ---
+
+    def _owns(self, invoice: Invoice) -> bool:
+        user = self.request.user
+        return (
+            user.is_authenticated
+            and invoice.store.owner_id == user.pk
+            and request_grant(self.request, self.scope).allows_store(invoice.store_id)
+        )
+
+    def _represent(self, invoice: Invoice) -> dict:
+        if self._owns(invoice):
+            return InvoiceSerializer(invoice).data
+        return PublicInvoiceSerializer(invoice).data
+
+    def _store_for_create(self, store_id: str) -> tuple[Store, bool]:
+        """(store, caller is its authorized owner). Others create only where the store allows it."""
+        store = Store.objects.filter(pk=store_id).first()
+        if store is None:
+            raise NotFound("Store not found", code="store_not_found")
+        user = self.request.user
+        if user.is_authenticated and store.owner_id == user.pk and self.grant().allows_store(store.pk):
+            return store, True
+        if not store.allow_anonymous_invoice_creation:
+            raise AnonymousInvoicesDisabled("This store does not accept invoices from anonymous callers")
+        throttle = AnonymousInvoiceThrottle()
+        if not throttle.allow_request(self.request, self):
+            raise Throttled(wait=throttle.wait())
+        return store, False
+
+    def _create(self, data: InvoiceCreateSerializer, *, order_id: str | None = None) -> dict:
+        """Create (or find, by order_id) and return the caller's view of the invoice."""
+        store, owner = self._store_for_create(data.validated_data["store_id"])
+        kwargs = data.service_kwargs()
+        if not owner:
+            # Anonymous callers (a store page, a POS) cannot point our webhook sender anywhere.
+            kwargs["notification_url"] = ""
+        if order_id is not None:
+            kwargs["order_id"] = order_id
+            invoice, created = invoice_get_or_create_by_order_id(store=store, kwargs=kwargs)
+        else:
+            invoice, created = invoice_create(store=store, **kwargs), True
+        if not created:
+            return self._represent(invoices_queryset().get(pk=invoice.pk))
+        # One serialization serves the response and the invoice.created snapshot.
+        prefetch_related_objects([invoice], "payment_methods__payments", "invoice_products__product")
+        snapshot = invoice_snapshot(invoice)
+        webhook_invoice_created_record(invoice=invoice, snapshot=snapshot)
+        if owner:
+            return snapshot
+        return PublicInvoiceSerializer(invoice).data
+
+    # --- routes ---
+
+    @list_schema(responses=InvoiceSerializer(many=True))
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        responses=InvoiceSerializer,
+        description="The owner (with invoice_management) sees everything; anyone else the public view "
+        "(no buyer data, metadata or notification URL).",
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        invoice = invoices_queryset().filter(pk=kwargs["pk"]).first()
+        if invoice is None:
+            raise NotFound("Invoice not found", code="invoice_not_found")
+        return Response(self._represent(invoice))
+
+    @extend_schema(request=InvoiceCreateSerializer, responses={201: InvoiceSerializer})
+    def create(self, request: Request) -> Response:
+        data = InvoiceCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(self._create(data), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=InvoiceCreateSerializer,
+        responses={200: InvoiceSerializer},
+        parameters=[OpenApiParameter("order_id", str, OpenApiParameter.PATH)],
+        description="The store's unexpired invoice with this order_id, or a new one (Bitcart's get-or-create).",
+    )
+    @action(detail=False, methods=["post"], url_path=r"order_id/(?P<order_id>[^/]{1,255})", pagination_class=None)
+    def order_id(self, request: Request, order_id: str) -> Response:
+        data = InvoiceCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(self._create(data, order_id=order_id))
+
+    @extend_schema(request=InvoiceUpdateSerializer, responses=InvoiceSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        data = InvoiceUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        invoice = self.get_object()
+        invoice_update(invoice_id=invoice.pk, fields=dict(data.validated_data))
+        return Response(InvoiceSerializer(invoices_queryset().get(pk=invoice.pk)).data)
+
+    @extend_schema(request=CustomerUpdateSerializer, responses=PublicInvoiceSerializer)
+    @action(detail=True, methods=["patch"], pagination_class=None)
+    def customer(self, request: Request, pk: str) -> Response:
+        data = CustomerUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not Invoice.objects.filter(pk=pk).exists():
+            raise NotFound("Invoice not found", code="invoice_not_found")
+        invoice_customer_update(invoice_id=pk, **data.validated_data)
+        return Response(self._represent(invoices_queryset().get(pk=pk)))
+
+    def batch_mark_complete(self, invoice: Invoice, options: dict) -> None:
+        try:
+            invoice_mark_complete(invoice_id=invoice.pk, actor=f"api:{self.request.user.pk}")
+        except TransitionNotAllowed:
+            pass  # Bitcart's batch skips invoices the command does not apply to
+
+    def batch_mark_invalid(self, invoice: Invoice, options: dict) -> None:
+        try:
+            invoice_mark_invalid(invoice_id=invoice.pk, actor=f"api:{self.request.user.pk}")
+        except TransitionNotAllowed:
+            pass
+
+
+# --- writes the invoice services do not cover yet (buyer-supplied details, merchant's references) ---
+
+
+def invoice_customer_update(*, invoice_id: str, buyer_email: str = "", shipping_address: str = "", notes: str = ""):
+    """Bitcart's rule: the buyer may fill in details that are still empty, never overwrite them."""
+    with transaction.atomic():
+        invoice = invoice_lock(invoice_id)
+        wanted = {"buyer_email": buyer_email, "shipping_address": shipping_address, "notes": notes}
+        fields = {k: v for k, v in wanted.items() if v and not getattr(invoice, k)}
+        if fields:
+            model_update(invoice, fields=fields)
+    return invoice
+
+
+def invoice_update(*, invoice_id: str, fields: dict[str, Any]) -> Invoice:
+    with transaction.atomic():
+        invoice = invoice_lock(invoice_id)
+        model_update(invoice, fields=fields)
+    return invoice
+
+
+def invoice_get_or_create_by_order_id(*, store: Store, kwargs: dict[str, Any]) -> tuple[Invoice, bool]:
+    """The store's newest unexpired invoice for this order_id, or a new one.
+
+    The store row is locked first, so two concurrent calls with one order_id make one invoice.
+    """
+    with transaction.atomic():
+        Store.objects.select_for_update().filter(pk=store.pk).first()
+        existing = (
+            Invoice.objects.filter(store=store, order_id=kwargs["order_id"])
+            .exclude(status=InvoiceStatus.EXPIRED)
+            .order_by("-created")
+            .first()
+        )
+        if existing is not None:
+            return existing, False
+        return invoice_create(store=store, **kwargs), True

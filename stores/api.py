@@ -1,0 +1,235 @@
+"""Merchant API for stores and what hangs off them (products, discounts, notifications, templates)."""
+
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from bitcart.api import model_create, model_delete, model_update
+from bitcart.apiauth import scopes
+from bitcart.apiauth.permissions import request_grant
+from bitcart.apiauth.viewsets import ApiViewSet, list_schema
+from bitcart.errors import NotFound, ValidationFailed
+from bitcart.money import normalize_currency, validate_price
+from stores import serializers as s
+from stores.models import Discount, NotificationProvider, Product, Store, Template
+from stores.services import product_create, store_create
+from wallets.models import Wallet
+
+
+def owned_store(request: Request, store_id: str | None, scope: str) -> Store:
+    """The caller's store, if their token's grant for `scope` reaches it; otherwise 404."""
+    grant = request_grant(request, scope)
+    store = Store.objects.filter(pk=store_id, owner_id=request.user.pk).first() if store_id else None
+    if store is None or not grant.allows_store(store.pk):
+        raise NotFound("Store not found", code="store_not_found")
+    return store
+
+
+def owned_wallets(request: Request, wallet_ids: list[str]) -> list[Wallet]:
+    wallets = list(Wallet.objects.filter(pk__in=set(wallet_ids), owner_id=request.user.pk))
+    if len(wallets) != len(set(wallet_ids)):
+        raise ValidationFailed("Wallet not found", code="wallet_not_found")
+    return wallets
+
+
+class StoreViewSet(ApiViewSet):
+    scope = scopes.STORE_MANAGEMENT
+    owner_field = "owner"
+    store_field = "pk"
+    public_actions = ("retrieve",)
+    queryset = Store.objects.prefetch_related("wallets", "notification_providers")
+    sort_fields = {"created": "created", "name": "name"}
+    filter_fields = {"name": "name", "default_currency": "default_currency"}
+    search_fields = ("name", "email")
+    batch_commands = {"delete": "batch_delete"}
+    serializer_class = s.StoreSerializer
+
+    @list_schema(responses=s.StoreSerializer(many=True))
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses=s.StoreSerializer, description="The owner sees everything; anyone else the public view.")
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        store = self.owned_queryset().filter(pk=kwargs["pk"]).first()
+        if store is not None:
+            return Response(s.StoreSerializer(store).data)
+        store = Store.objects.filter(pk=kwargs["pk"]).first()
+        if store is None:
+            raise NotFound("Store not found", code="store_not_found")
+        return Response(s.PublicStoreSerializer(store).data)
+
+    @extend_schema(request=s.StoreWriteSerializer, responses={201: s.StoreSerializer})
+    def create(self, request: Request) -> Response:
+        if not self.grant().all:
+            raise NotFound("Store not found", code="store_not_found")
+        data = s.StoreWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        wallets = owned_wallets(request, data.validated_data.get("wallets", []))
+        store = store_create(owner=request.user, wallets=wallets, **data.model_fields())
+        return Response(s.StoreSerializer(self.queryset.get(pk=store.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.StoreWriteSerializer(partial=True), responses=s.StoreSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        store = self.get_object()
+        data = s.StoreWriteSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = data.model_fields()
+        if "default_currency" in fields:
+            fields["default_currency"] = normalize_currency(fields["default_currency"])
+        with transaction.atomic():
+            model_update(store, fields=fields)
+            if "wallets" in data.validated_data:
+                store.wallets.set(owned_wallets(request, data.validated_data["wallets"]))
+        return Response(s.StoreSerializer(self.queryset.get(pk=store.pk)).data)
+
+    @extend_schema(responses=s.StoreSerializer)
+    def destroy(self, request: Request, pk: str) -> Response:
+        store = self.get_object()
+        body = s.StoreSerializer(store).data
+        model_delete(store)
+        return Response(body)
+
+    def batch_delete(self, obj: Store, options: dict) -> None:
+        model_delete(obj)
+
+
+class _StoreChildViewSet(ApiViewSet):
+    """Products, discounts, notifications: each belongs to one store of the caller."""
+
+    model: Any
+    create_serializer: Any
+    update_serializer: Any
+    batch_commands = {"delete": "batch_delete"}
+
+    def create(self, request: Request) -> Response:
+        data = self.create_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        store = owned_store(request, fields.pop("store_id"), self.scope)
+        obj = self.perform_create_object(store, fields)
+        return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
+
+    def perform_create_object(self, store: Store, fields: dict) -> Any:
+        return model_create(self.model, store=store, **fields)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        obj = self.get_object()
+        data = self.update_serializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        model_update(obj, fields=self.clean_update(obj, dict(data.validated_data)))
+        return Response(self.get_serializer(obj).data)
+
+    def clean_update(self, obj: Any, fields: dict) -> dict:
+        return fields
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        obj = self.get_object()
+        body = self.get_serializer(obj).data
+        model_delete(obj)
+        return Response(body)
+
+    def batch_delete(self, obj: Any, options: dict) -> None:
+        model_delete(obj)
+
+
+def _child_schema(viewset: type, serializer: Any, create: Any, update: Any) -> type:
+    """Document a store-child viewset's operations with its serializers."""
+    for name, kwargs in {
+        "list": {"responses": serializer(many=True)},
+        "retrieve": {"responses": serializer},
+        "create": {"request": create, "responses": {201: serializer}},
+        "partial_update": {"request": update, "responses": serializer},
+        "destroy": {"responses": serializer},
+    }.items():
+        method = getattr(viewset, name)
+
+        def wrapper(self, *args, _method=method, **kw):
+            return _method(self, *args, **kw)
+
+        wrapper.__name__ = name
+        decorator = list_schema(**kwargs) if name == "list" else extend_schema(**kwargs)
+        setattr(viewset, name, decorator(wrapper))
+    return viewset
+
+
+class ProductViewSet(_StoreChildViewSet):
+    scope = scopes.PRODUCT_MANAGEMENT
+    model = Product
+    queryset = Product.objects.select_related("store")
+    serializer_class = s.ProductSerializer
+    create_serializer = s.ProductSerializer
+    update_serializer = s.ProductUpdateSerializer
+    sort_fields = {"created": "created", "name": "name", "price": "price", "quantity": "quantity"}
+    filter_fields = {"store_id": "store_id", "category": "category", "status": "status", "name": "name"}
+    search_fields = ("name", "description", "category")
+
+    def perform_create_object(self, store: Store, fields: dict) -> Product:
+        return product_create(store=store, **fields)
+
+    def clean_update(self, obj: Product, fields: dict) -> dict:
+        if "price" in fields:
+            fields["price"] = validate_price(fields["price"], obj.store.default_currency)
+        return fields
+
+
+class DiscountViewSet(_StoreChildViewSet):
+    scope = scopes.DISCOUNT_MANAGEMENT
+    model = Discount
+    queryset = Discount.objects.all()
+    serializer_class = s.DiscountSerializer
+    create_serializer = s.DiscountSerializer
+    update_serializer = s.DiscountUpdateSerializer
+    sort_fields = {"created": "created", "name": "name", "percent": "percent", "end_date": "end_date"}
+    filter_fields = {"store_id": "store_id", "promocode": "promocode", "name": "name"}
+    search_fields = ("name", "promocode", "description")
+
+
+class NotificationViewSet(_StoreChildViewSet):
+    scope = scopes.NOTIFICATION_MANAGEMENT
+    model = NotificationProvider
+    queryset = NotificationProvider.objects.all()
+    serializer_class = s.NotificationSerializer
+    create_serializer = s.NotificationSerializer
+    update_serializer = s.NotificationUpdateSerializer
+    sort_fields = {"created": "created", "name": "name"}
+    filter_fields = {"store_id": "store_id", "name": "name"}
+    search_fields = ("name",)
+
+
+class TemplateViewSet(_StoreChildViewSet):
+    """Templates belong to their user, optionally narrowed to one of the user's stores."""
+
+    scope = scopes.TEMPLATE_MANAGEMENT
+    owner_field = "owner"
+    model = Template
+    queryset = Template.objects.all()
+    serializer_class = s.TemplateSerializer
+    create_serializer = s.TemplateSerializer
+    update_serializer = s.TemplateUpdateSerializer
+    sort_fields = {"created": "created", "name": "name"}
+    filter_fields = {"store_id": "store_id", "name": "name"}
+    search_fields = ("name", "text")
+
+    def create(self, request: Request) -> Response:
+        data = s.TemplateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        store_id = fields.pop("store_id", None)
+        store = owned_store(request, store_id, self.scope) if store_id else None
+        if store is None and not self.grant().all:
+            raise NotFound("Store not found", code="store_not_found")
+        template = model_create(Template, owner=request.user, store=store, **fields)
+        return Response(s.TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+for _viewset, _serializer, _update in (
+    (ProductViewSet, s.ProductSerializer, s.ProductUpdateSerializer),
+    (DiscountViewSet, s.DiscountSerializer, s.DiscountUpdateSerializer),
+    (NotificationViewSet, s.NotificationSerializer, s.NotificationUpdateSerializer),
+    (TemplateViewSet, s.TemplateSerializer, s.TemplateUpdateSerializer),
+):
+    _child_schema(_viewset, _serializer, _serializer, _update(partial=True))
