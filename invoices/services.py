@@ -359,13 +359,13 @@ def _derive(invoice: Invoice, methods: list[PaymentMethod], now: datetime) -> _D
     sweep's job: here a due-but-unswept invoice simply keeps waiting.
     """
     best: tuple[Decimal, int, int, PaymentMethod] | None = None
-    for method in methods:
-        counted = [p for p in method.payments.all() if p.state != Payment.State.DROPPED]
+    for candidate in methods:
+        counted = [p for p in candidate.payments.all() if p.state != Payment.State.DROPPED]
         total = sum(p.amount for p in counted)
         confirmations = min((p.confirmations for p in counted), default=0)
-        share = Decimal(total) / Decimal(method.amount)
+        share = Decimal(total) / Decimal(candidate.amount)
         if best is None or share > best[0]:
-            best = (share, total, confirmations, method)
+            best = (share, total, confirmations, candidate)
     method: PaymentMethod | None = None
     total = confirmations = 0
     if best is not None:
