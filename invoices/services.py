@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
 from urllib.parse import quote, urlencode
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -239,10 +240,9 @@ def _required_confirmations(store: Store, wallet: Wallet) -> int:
 
 
 def _full_clean(invoice: Invoice) -> None:
-    from django.core.exceptions import ValidationError as DjangoValidationError
-
     try:
         invoice.full_clean(
+            validate_unique=False,  # a fresh ULID primary key: nothing to look up
             exclude=[
                 "store",
                 "discount",
@@ -252,7 +252,7 @@ def _full_clean(invoice: Invoice) -> None:
                 "expires_at",
                 "monitor_until",
                 "required_confirmations",
-            ]
+            ],
         )
     except DjangoValidationError as exc:
         raise ValidationFailed("Invalid invoice data", extra={"fields": exc.message_dict}) from None

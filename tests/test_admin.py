@@ -109,12 +109,14 @@ def test_merchants_group_has_exactly_the_merchant_permissions(merchants_group):
             ("stores", "notificationprovider"),
             ("stores", "template"),
             ("wallets", "wallet"),
+            ("apiauth", "token"),
+            ("webhooks", "webhookendpoint"),
         ]
         for action in ("view", "add", "change", "delete")
     }
     view_only = {
         f"invoices.view_{m}" for m in ("invoice", "invoiceproduct", "paymentmethod", "payment", "invoiceevent")
-    }
+    } | {"webhooks.view_webhookmessage", "webhooks.view_webhookattempt"}
     assert perms == crud | view_only | {"invoices.add_invoice", "invoices.change_invoice"}
 
 
@@ -707,6 +709,10 @@ def test_merchant_index_lists_only_merchant_models(a_client):
         ("invoices", "PaymentMethod"),
         ("invoices", "Payment"),
         ("invoices", "InvoiceEvent"),
+        ("apiauth", "Token"),
+        ("webhooks", "WebhookEndpoint"),
+        ("webhooks", "WebhookMessage"),
+        ("webhooks", "WebhookAttempt"),
     }
 
 

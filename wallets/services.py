@@ -1,5 +1,4 @@
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 
 from bitcart.errors import Conflict, ValidationFailed
 from wallets.keys import NETWORKS, parse_xpub
@@ -52,11 +51,19 @@ def wallet_create(
 
 def wallet_allocate_index(*, wallet_id: str) -> int:
     """Reserve the next derivation index. Must run inside the caller's transaction: the row stays
-    locked until commit, and a rolled-back invoice gives its index back (nothing was handed out)."""
-    updated = Wallet.objects.filter(pk=wallet_id).update(next_index=F("next_index") + 1)
-    if not updated:
+    locked until commit, and a rolled-back invoice gives its index back (nothing was handed out).
+
+    One statement (UPDATE ... RETURNING, PostgreSQL and SQLite >= 3.35) on the hot path of every
+    invoice."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Wallet._meta.db_table} SET next_index = next_index + 1 WHERE id = %s RETURNING next_index",
+            [wallet_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
         raise ValidationFailed("Wallet not found", code="wallet_not_found")
-    return Wallet.objects.values_list("next_index", flat=True).get(pk=wallet_id) - 1
+    return int(row[0]) - 1
 
 
 def wallet_delete(*, wallet: Wallet) -> None:

@@ -96,7 +96,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# 0: under ASGI every request runs in a thread of its own, so a kept connection is never reused
+# and piles up until PostgreSQL refuses clients (measured with uvicorn). Use a pooler to reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite serialises writers; WAL + a busy timeout let web, worker and listener share it.
     DATABASES["default"]["OPTIONS"] = {

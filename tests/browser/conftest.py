@@ -139,14 +139,14 @@ class Helper:
         stop(self.process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_path() -> str:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory, chromium_path):
     tmp = tmp_path_factory.mktemp("browser")
     processes: list[subprocess.Popen] = []
@@ -233,27 +233,27 @@ def stack(tmp_path_factory, chromium_path):
             postgres.drop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def base_url(stack) -> str:
     return stack["url"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def helper(stack) -> Helper:
     return stack["helper"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def simulator(stack):
     return stack["simulator"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shop(helper) -> dict:
     return helper("setup")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def other_site(tmp_path_factory, base_url):
     """Some merchant's web site on another origin, embedding the modal script."""
     root = tmp_path_factory.mktemp("site")
@@ -273,7 +273,7 @@ def other_site(tmp_path_factory, base_url):
     server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path):
     from playwright.sync_api import sync_playwright
 
@@ -293,7 +293,7 @@ def page(browser, base_url):
     context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

@@ -1,0 +1,148 @@
+"""End-to-end payment latency: the simulator pays → the invoice's status has changed in PostgreSQL.
+
+Every process is real: the regtest chain simulator, the Electrum daemon (Debian's python3 -P), and
+the listener (`manage.py listen`) as a subprocess, on a PostgreSQL database of its own.
+
+    .venv/bin/python bench/event_latency.py [--payments 200] [--database-url postgres://...]
+
+Prints p50/p95/p99/max of the latency over the payments, and the same for confirmations (mine →
+confirmed).
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def summary(name: str, values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (
+        f"{name:<34} n={len(ms):<4} p50={percentile(ms, 50):7.1f} ms  p95={percentile(ms, 95):7.1f} ms  "
+        f"p99={percentile(ms, 99):7.1f} ms  max={max(ms):7.1f} ms  mean={statistics.mean(ms):7.1f} ms"
+    )
+
+
+def recreate_database(url: str) -> str:
+    import psycopg2
+
+    parts = urlsplit(url)
+    name = "bitcart_bench_events"
+    admin = psycopg2.connect(urlunsplit((parts.scheme, parts.netloc, "/postgres", "", "")))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {name}")
+    admin.close()
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.001):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--payments", type=int, default=200)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+    )
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5"))
+    args = parser.parse_args()
+
+    from daemons.btc.testing import start_daemon
+    from daemons.simulator.client import SimulatorClient
+    from daemons.simulator.testing import start_simulator
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-events-"))
+    database_url = recreate_database(args.database_url)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bitcart.settings.production",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": args.redis_url,
+        "BITCART_DATA_DIR": str(workdir / "data"),
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "LOG_LEVEL": "WARNING",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
+    simulator = start_simulator(workdir)
+    daemon = start_daemon(workdir, simulator)
+    env.update(BTC_DAEMON_URL=daemon.url, BTC_LOGIN=daemon.login, BTC_PASSWORD=daemon.password)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from invoices import services
+    from invoices.models import Invoice
+    from invoices.watch import invoice_watch
+    from stores.services import store_create
+    from wallets.keys import generate_xpub
+    from wallets.services import wallet_create
+
+    listener = subprocess.Popen(
+        [sys.executable, "manage.py", "listen"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    sim = SimulatorClient(simulator.control_url)
+    try:
+        user = get_user_model().objects.create_user("bench", "bench@example.com", "x")
+        wallet = wallet_create(owner=user, name="bench", xpub=generate_xpub("regtest"), network="regtest")
+        store = store_create(owner=user, name="bench", default_currency="BTC", wallets=[wallet], transaction_speed=1)
+        invoices = []
+        for _ in range(args.payments):
+            invoice = services.invoice_create(store=store, price="0.0001", currency="BTC")
+            invoice_watch(invoice_id=invoice.pk)
+            invoices.append((invoice.pk, invoice.payment_methods.get()))
+        time.sleep(2)  # let the listener connect and the daemon subscribe the addresses
+
+        def status(invoice_id: str) -> str:
+            return Invoice.objects.values_list("status", flat=True).get(pk=invoice_id)
+
+        paid: list[float] = []
+        for invoice_id, method in invoices:
+            start = time.perf_counter()
+            sim.pay(method.address, method.amount)
+            wait_for(lambda: status(invoice_id) != "pending", 30, f"invoice {invoice_id} paid")  # noqa: B023
+            paid.append(time.perf_counter() - start)
+
+        # One block confirms every paid invoice (required confirmations: 1).
+        start = time.perf_counter()
+        sim.mine(blocks=1)
+        first = wait_for(lambda: Invoice.objects.filter(status="complete").exists(), 60, "a complete invoice")
+        first_at = time.perf_counter() - start if first else 0.0
+        wait_for(lambda: not Invoice.objects.exclude(status="complete").exists(), 120, "all invoices complete")
+        all_at = time.perf_counter() - start
+        print(summary("pay → invoice paid (in PostgreSQL)", paid))
+        print(f"mine → first invoice complete: {first_at * 1000:.1f} ms")
+        print(f"mine → all {len(invoices)} invoices complete (one block): {all_at * 1000:.1f} ms")
+    finally:
+        listener.terminate()
+        listener.wait(timeout=30)
+        daemon.stop()
+        simulator.stop()
+
+
+if __name__ == "__main__":
+    main()
