@@ -63,8 +63,7 @@ class Listener:
     def on_block(self) -> int:
         # One bulk query per block for every invoice whose confirmations still matter (also
         # catches reorgs: heights and dropped outputs come from the daemon's view).
-        methods = list(reconcile.waiting_for_confirmations())
-        return reconcile.sync_methods(methods, client=self.client, cause="block") if methods else 0
+        return reconcile.sync_methods(reconcile.waiting_for_confirmations(), client=self.client, cause="block")
 
     # --- the websocket loop ---
 

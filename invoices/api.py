@@ -17,7 +17,6 @@ from bitcart.apiauth.permissions import request_grant
 from bitcart.apiauth.throttling import AnonymousInvoiceThrottle
 from bitcart.apiauth.viewsets import ApiViewSet, list_schema
 from bitcart.errors import ApplicationError, NotFound, TransitionNotAllowed
-from bitcart.webhooks.services import webhook_invoice_created_record
 from invoices.locks import invoice_lock
 from invoices.models import Invoice, InvoiceStatus
 from invoices.serializers import (
@@ -111,12 +110,9 @@ class InvoiceViewSet(ApiViewSet):
             invoice, created = invoice_create(store=store, **kwargs), True
         if not created:
             return self._represent(invoices_queryset().get(pk=invoice.pk))
-        # One serialization serves the response and the invoice.created snapshot.
         prefetch_related_objects([invoice], "payment_methods__payments", "invoice_products__product")
-        snapshot = invoice_snapshot(invoice)
-        webhook_invoice_created_record(invoice=invoice, snapshot=snapshot)
         if owner:
-            return snapshot
+            return invoice_snapshot(invoice)
         return PublicInvoiceSerializer(invoice).data
 
     # --- routes ---

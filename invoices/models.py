@@ -67,7 +67,8 @@ class Invoice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Invoice {self.id} ({self.price} {self.currency}, {self.status})"
+        price = f"{self.price.normalize():f}" if self.price is not None else "?"
+        return f"Invoice {self.id} ({price} {self.currency}, {self.status})"
 
 
 class InvoiceProduct(models.Model):

@@ -34,25 +34,26 @@ def _known(method_ids: list[str]) -> dict[str, set[tuple[str, int, int, int]]]:
     return known
 
 
-def sync_methods(methods: list[PaymentMethod], *, client: DaemonClient, cause: str) -> int:
-    """Fetch the chain's view of these payment methods' addresses and apply the differences.
+# (payment method id, address, xpub): all reconciliation needs to know about a payment method.
+Target = tuple[str, str, str]
 
-    Returns how many payment methods changed."""
-    by_xpub: dict[str, list[PaymentMethod]] = defaultdict(list)
-    for method in methods:
-        by_xpub[method.wallet.xpub].append(method)
+
+def _sync_targets(targets: list[Target], *, client: DaemonClient, cause: str) -> int:
+    by_xpub: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for method_id, address, xpub in targets:
+        by_xpub[xpub].append((method_id, address))
     changed = 0
     for xpub, group in by_xpub.items():
         for start in range(0, len(group), BATCH):
             chunk = group[start : start + BATCH]
-            _, outputs = client.get_address_outputs(xpub=xpub, addresses=[m.address for m in chunk])
-            known = _known([m.pk for m in chunk])
-            for method in chunk:
-                seen = outputs.get(method.address, [])
-                if _state(seen) == known.get(method.pk, set()):
+            _, outputs = client.get_address_outputs(xpub=xpub, addresses=[address for _, address in chunk])
+            known = _known([method_id for method_id, _ in chunk])
+            for method_id, address in chunk:
+                seen = outputs.get(address, [])
+                if _state(seen) == known.get(method_id, set()):
                     continue
                 payment_method_sync(
-                    payment_method_id=method.pk,
+                    payment_method_id=method_id,
                     outputs=[Output(o.txid, o.vout, o.value_sat, o.height or None, o.confirmations) for o in seen],
                     complete=True,
                     cause=cause,
@@ -61,25 +62,40 @@ def sync_methods(methods: list[PaymentMethod], *, client: DaemonClient, cause: s
     return changed
 
 
+def _targets(queryset: QuerySet[PaymentMethod]) -> QuerySet:
+    # Three columns, not model instances: building PaymentMethod + Wallet + Invoice objects was most
+    # of the time of a reconciliation that finds nothing new.
+    return queryset.values_list("pk", "address", "wallet__xpub")
+
+
+def sync_methods(methods: list[PaymentMethod] | QuerySet[PaymentMethod], *, client: DaemonClient, cause: str) -> int:
+    """Fetch the chain's view of these payment methods' addresses and apply the differences.
+
+    Returns how many payment methods changed."""
+    if isinstance(methods, QuerySet):
+        targets = list(_targets(methods))
+    else:
+        targets = [(m.pk, m.address, m.wallet.xpub) for m in methods]
+    return _sync_targets(targets, client=client, cause=cause)
+
+
 def sync_addresses(*, xpub: str, addresses: list[str], client: DaemonClient, cause: str) -> int:
-    methods = list(
-        PaymentMethod.objects.filter(wallet__xpub=xpub, address__in=addresses).select_related("wallet", "invoice")
-    )
-    return sync_methods(methods, client=client, cause=cause) if methods else 0
+    targets = list(_targets(PaymentMethod.objects.filter(wallet__xpub=xpub, address__in=addresses)))
+    return _sync_targets(targets, client=client, cause=cause) if targets else 0
 
 
 def reconcile(*, client: DaemonClient, methods: QuerySet[PaymentMethod] | None = None, cause: str = "reconcile") -> int:
     """Re-check every watched invoice (open, or expired within its monitoring window)."""
     queryset = methods if methods is not None else payment_methods_watched()
     changed = 0
-    chunk: list[PaymentMethod] = []
-    for method in queryset.order_by("pk").iterator(chunk_size=BATCH):
-        chunk.append(method)
+    chunk: list[Target] = []
+    for target in _targets(queryset.order_by("pk")).iterator(chunk_size=BATCH):
+        chunk.append(target)
         if len(chunk) >= BATCH:
-            changed += sync_methods(chunk, client=client, cause=cause)
+            changed += _sync_targets(chunk, client=client, cause=cause)
             chunk = []
     if chunk:
-        changed += sync_methods(chunk, client=client, cause=cause)
+        changed += _sync_targets(chunk, client=client, cause=cause)
     return changed
 
 

@@ -25,6 +25,7 @@ from bitcart.money import (
     sat_to_btc,
     validate_price,
 )
+from bitcart.webhooks.services import webhook_event_record
 from invoices import effects
 from invoices.locks import invoice_lock
 from invoices.models import (
@@ -221,7 +222,7 @@ def invoice_create(
         )
         for wallet, amount in asks:
             _payment_method_create(invoice=invoice, wallet=wallet, amount=amount, rate=rate, rate_source=rate_source)
-        InvoiceEvent.objects.create(
+        created = InvoiceEvent.objects.create(
             invoice=invoice,
             kind=InvoiceEvent.Kind.CREATED,
             new_status=invoice.status,
@@ -229,6 +230,8 @@ def invoice_create(
             cause="creation",
             data={"price": str(price), "currency": currency},
         )
+        # invoice.created is durable like every other webhook event: written in this transaction.
+        webhook_event_record(invoice=invoice, event=created)
         effects.on_invoice_created(invoice)
     return invoice
 
@@ -315,8 +318,6 @@ def _transition(
         data=data or {},
     )
     # WEBHOOKS-HOOK: durable outbox rows for this event are written here, in this transaction.
-    from bitcart.webhooks.services import webhook_event_record  # here: bitcart.webhooks imports invoices
-
     webhook_event_record(invoice=invoice, event=event)
     effects.on_invoice_changed(invoice, event.pk)
     return event

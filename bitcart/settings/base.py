@@ -258,6 +258,8 @@ SIMULATOR_HOST = env.str("SIMULATOR_HOST", default="127.0.0.1")
 SIMULATOR_PORT = env.int("SIMULATOR_PORT", default=51001)
 SIMULATOR_CONTROL_PORT = env.int("SIMULATOR_CONTROL_PORT", default=51002)
 SANDBOX = BTC_NETWORK == "regtest"
+# Webhook targets on loopback/private networks are refused (SSRF) except in the sandbox.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=SANDBOX)
 
 # Merchant defaults for new stores.
 DEFAULT_STORE_CURRENCY = env.str("DEFAULT_STORE_CURRENCY", default="USD")

@@ -1,5 +1,9 @@
 import os
 
+# Tests start their own embedded Redis when REDIS_URL is unset: not on the sandbox's port, so
+# `make test` never stops (or shares) the Redis of a running `make run`.
+os.environ.setdefault("EMBEDDED_REDIS_PORT", "6399")
+
 from bitcart.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -171,15 +171,6 @@ def webhook_event_record(*, invoice: Invoice, event: InvoiceEvent, snapshot: dic
     return webhook_event
 
 
-def webhook_invoice_created_record(*, invoice: Invoice, snapshot: dict | None = None) -> WebhookEvent | None:
-    """Record invoice.created for an invoice whose creation event has no webhook event yet."""
-    event = InvoiceEvent.objects.filter(invoice=invoice, kind=InvoiceEvent.Kind.CREATED).order_by("id").first()
-    if event is None:
-        return None
-    with transaction.atomic():
-        return webhook_event_record(invoice=invoice, event=event, snapshot=snapshot)
-
-
 def webhook_messages_enqueue(message_ids: Iterable[str]) -> None:
     from kombu.exceptions import OperationalError as BrokerError
 

@@ -1,6 +1,8 @@
 """The invoice flow through HTTP only: token → wallet → store → webhook endpoint → invoice → payment →
 signed webhooks received by a local HTTP server → invoice complete."""
 
+import time
+
 import pytest
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
@@ -9,6 +11,16 @@ from invoices.services import payment_apply
 from wallets.keys import generate_xpub
 
 TXID = "ab" * 32
+
+
+def _status(api: APIClient, invoice_id: str, *, timeout: float = 20) -> str:
+    """The invoice's status once it has left pending (bounded wait: the listener works async)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = api.get(f"/api/invoices/{invoice_id}").json()["status"]
+        if status != "pending" or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
 
 
 def _drive_flow(merchant, receiver, pay) -> None:
@@ -59,7 +71,8 @@ def _drive_flow(merchant, receiver, pay) -> None:
     assert method["amount"] == "0.00100000"
     assert method["payment_url"].startswith(f"bitcoin:{method['payment_address']}?amount=0.00100000")
 
-    pay(method["id"], 100_000, 0)
+    txid = pay(method["id"], 100_000, 0)
+    assert _status(api, invoice["id"]) == "paid"
     pay(method["id"], 100_000, 1)
 
     received = receiver.wait(2)
@@ -71,7 +84,7 @@ def _drive_flow(merchant, receiver, pay) -> None:
         assert request.headers["webhook-id"].startswith("msg_")
     assert received[0].json()["sequence"] < received[1].json()["sequence"]
     assert received[1].json()["data"]["status"] == "complete"
-    assert received[1].json()["data"]["tx_hashes"] == [TXID]
+    assert received[1].json()["data"]["tx_hashes"] == [txid]
 
     final = api.get(f"/api/invoices/{invoice['id']}")
     assert final.json()["status"] == "complete"
@@ -88,7 +101,7 @@ def _drive_flow(merchant, receiver, pay) -> None:
 def test_invoice_flow_over_http_with_payment_service(merchant, receiver):
     """The payment enters where the listener hands it over (invoices.services.payment_apply)."""
 
-    def pay(method_id: str, amount: int, confirmations: int) -> None:
+    def pay(method_id: str, amount: int, confirmations: int) -> str:
         payment_apply(
             payment_method_id=method_id,
             txid=TXID,
@@ -97,14 +110,28 @@ def test_invoice_flow_over_http_with_payment_service(merchant, receiver):
             height=101 if confirmations else None,
             confirmations=confirmations,
         )
+        return TXID
 
     _drive_flow(merchant, receiver, pay)
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="LEAD: switch to the regtest simulator + daemon + listener once they are merged")
 @pytest.mark.django_db(transaction=True)
-def test_invoice_flow_over_http_with_simulator(merchant, receiver):
-    """Same flow, the payment made on the simulated chain: replace `pay` with the simulator's
-    pay-to-address + mine calls (daemons.simulator.testing) and let the listener deliver it."""
-    raise NotImplementedError
+def test_invoice_flow_over_http_with_simulator(merchant, receiver, sim, listener):
+    """Same flow, paid on the simulated chain: the daemon sees it, the listener applies it."""
+    from invoices.models import PaymentMethod
+
+    txids: dict[str, str] = {}
+
+    def pay(method_id: str, amount: int, confirmations: int) -> str:
+        if confirmations == 0:
+            txids[method_id] = sim.pay(PaymentMethod.objects.get(pk=method_id).address, amount)["txid"]
+        else:
+            sim.mine(blocks=confirmations)
+        return txids[method_id]
+
+    deadline = time.monotonic() + 20
+    while not listener.connected.is_set():
+        assert time.monotonic() < deadline, "listener did not connect"
+        time.sleep(0.05)
+    _drive_flow(merchant, receiver, pay)

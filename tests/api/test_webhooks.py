@@ -30,6 +30,11 @@ def attempt_seconds(message: WebhookMessage) -> float:
     return WebhookAttempt.objects.filter(message=message).order_by("-id")[0].latency_ms / 1000 + 0.1
 
 
+# Endpoints here follow status changes; invoice.created (recorded when an invoice is created) is
+# covered by the HTTP flow test.
+STATUS_EVENTS = [t for t in services.EVENT_TYPES if t != services.EVENT_CREATED]
+
+
 @pytest.fixture
 def deliver(django_capture_on_commit_callbacks):
     """Run a status change and its after-commit delivery (Celery is eager in tests)."""
@@ -42,7 +47,7 @@ def deliver(django_capture_on_commit_callbacks):
 
 
 def test_signature_verifies_and_fails_when_tampered_or_replayed_late(store, receiver, deliver):
-    endpoint = services.webhook_endpoint_create(store=store, url=receiver.url)
+    endpoint = services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     invoice = invoice_create(store=store, price="0.001")
     deliver(invoice_mark_complete, invoice_id=invoice.pk)
     [request] = receiver.wait(1)
@@ -76,7 +81,7 @@ def test_signature_verifies_and_fails_when_tampered_or_replayed_late(store, rece
 
 
 def test_rotation_signs_with_both_secrets_during_the_grace_period(store, receiver, deliver):
-    endpoint = services.webhook_endpoint_create(store=store, url=receiver.url)
+    endpoint = services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     old_secret = endpoint.secret
     rotated = services.webhook_endpoint_rotate_secret(endpoint=endpoint, grace=timedelta(hours=1))
     assert rotated.secret != old_secret
@@ -97,7 +102,7 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(store, receive
 
 def test_failures_are_logged_and_retried_with_backoff_then_delivered(store, receiver, deliver):
     receiver.status = 500
-    endpoint = services.webhook_endpoint_create(store=store, url=receiver.url)
+    endpoint = services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     deliver(invoice_mark_invalid, invoice_id=invoice_create(store=store, price="0.001").pk)
     message = WebhookMessage.objects.get()
     assert (message.status, message.attempts, message.last_error) == ("pending", 1, "HTTP 500")
@@ -127,7 +132,7 @@ def test_backoff_covers_more_than_72_hours_then_gives_up(store, receiver):
     assert sum(services.BACKOFF, timedelta()) >= timedelta(hours=72)
     assert list(services.BACKOFF) == sorted(services.BACKOFF)
     receiver.status = 503
-    services.webhook_endpoint_create(store=store, url=receiver.url)
+    services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     invoice_mark_invalid(invoice_id=invoice_create(store=store, price="0.001").pk)
     message = WebhookMessage.objects.get()
     for _ in range(services.MAX_ATTEMPTS):
@@ -140,7 +145,7 @@ def test_backoff_covers_more_than_72_hours_then_gives_up(store, receiver):
 
 
 def test_endpoint_is_disabled_after_persistent_failure_and_the_merchant_told(store, deliver):
-    endpoint = services.webhook_endpoint_create(store=store, url=_closed_port_url())
+    endpoint = services.webhook_endpoint_create(store=store, url=_closed_port_url(), events=STATUS_EVENTS)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         consecutive_failures=19, failing_since=timezone.now() - timedelta(hours=73)
     )
@@ -158,8 +163,8 @@ def test_endpoint_is_disabled_after_persistent_failure_and_the_merchant_told(sto
 
 
 def test_one_failing_endpoint_does_not_hold_up_another(store, receiver, deliver):
-    services.webhook_endpoint_create(store=store, url=_closed_port_url())
-    services.webhook_endpoint_create(store=store, url=receiver.url)
+    services.webhook_endpoint_create(store=store, url=_closed_port_url(), events=STATUS_EVENTS)
+    services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     deliver(invoice_mark_invalid, invoice_id=invoice_create(store=store, price="0.001").pk)
     assert len(receiver.wait(1)) == 1
     assert sorted(WebhookMessage.objects.values_list("status", flat=True)) == ["delivered", "pending"]
@@ -190,7 +195,7 @@ def test_recording_is_transactional_and_idempotent(store):
 
 
 def test_a_lost_task_is_picked_up_by_the_sweep(store, receiver):
-    services.webhook_endpoint_create(store=store, url=receiver.url)
+    services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     # No on-commit callbacks run in this test transaction: exactly what a lost task looks like.
     invoice_mark_invalid(invoice_id=invoice_create(store=store, price="0.001").pk)
     assert receiver.requests == []
@@ -200,7 +205,7 @@ def test_a_lost_task_is_picked_up_by_the_sweep(store, receiver):
 
 
 def test_a_message_is_claimed_once(store, receiver):
-    services.webhook_endpoint_create(store=store, url=receiver.url)
+    services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     invoice_mark_invalid(invoice_id=invoice_create(store=store, price="0.001").pk)
     message = WebhookMessage.objects.get()
     assert services._claim(message.pk, timezone.now())
@@ -216,7 +221,7 @@ def test_private_targets_are_refused_in_production(store, receiver, deliver):
     with pytest.raises(services.UnsafeTarget):
         services.url_check("file:///etc/passwd")
     services.url_check("http://8.8.8.8/hook")  # a public literal address passes
-    services.webhook_endpoint_create(store=store, url=receiver.url)
+    services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     deliver(invoice_mark_invalid, invoice_id=invoice_create(store=store, price="0.001").pk)
     assert receiver.requests == []
     message = WebhookMessage.objects.get()
@@ -225,7 +230,7 @@ def test_private_targets_are_refused_in_production(store, receiver, deliver):
 
 def test_redirects_are_not_followed(store, receiver, deliver):
     receiver.status = 302
-    services.webhook_endpoint_create(store=store, url=receiver.url)
+    services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     deliver(invoice_mark_invalid, invoice_id=invoice_create(store=store, price="0.001").pk)
     assert len(receiver.wait(1)) == 1
     assert WebhookMessage.objects.get().last_error == "HTTP 302"
@@ -243,24 +248,30 @@ def test_endpoint_api_and_events_feed(client_merchant, store, receiver):
     off = client_merchant.patch(f"/api/webhooks/{endpoint_id}", {"enabled": False})
     assert off.json()["enabled"] is False
 
-    invoices = [invoice_create(store=store, price="0.001") for _ in range(3)]
-    for invoice in invoices:
-        invoice_mark_invalid(invoice_id=invoice.pk)
-    page = client_merchant.get("/api/webhooks/events", {"limit": 2}).json()
-    assert [e["invoice_id"] for e in page["result"]] == [i.pk for i in invoices[:2]]
-    assert page["result"][0]["type"] == "invoice.invalid"
-    assert page["result"][0]["payload"]["data"]["status"] == "invalid"
+    invoices = []
+    for _ in range(2):
+        invoices.append(invoice_create(store=store, price="0.001"))
+        invoice_mark_invalid(invoice_id=invoices[-1].pk)
+    # The feed holds every event in order: created then invalid, per invoice.
+    page = client_merchant.get("/api/webhooks/events", {"limit": 3}).json()
+    assert [(e["invoice_id"], e["type"]) for e in page["result"]] == [
+        (invoices[0].pk, "invoice.created"),
+        (invoices[0].pk, "invoice.invalid"),
+        (invoices[1].pk, "invoice.created"),
+    ]
+    assert page["result"][1]["payload"]["data"]["status"] == "invalid"
     since = page["result"][-1]["sequence"]
     assert f"since={since}" in page["next"]
     rest = client_merchant.get("/api/webhooks/events", {"since": since}).json()
-    assert [e["invoice_id"] for e in rest["result"]] == [invoices[2].pk] and rest["next"] is None
+    assert [(e["invoice_id"], e["type"]) for e in rest["result"]] == [(invoices[1].pk, "invoice.invalid")]
+    assert rest["next"] is None
     assert client_merchant.get("/api/webhooks/events", {"since": -1}).status_code == 422
 
 
 def test_admin_bulk_redelivery(client, store, receiver, merchant):
     merchant.is_superuser = True
     merchant.save()
-    services.webhook_endpoint_create(store=store, url=receiver.url)
+    services.webhook_endpoint_create(store=store, url=receiver.url, events=STATUS_EVENTS)
     receiver.status = 500
     invoice_mark_invalid(invoice_id=invoice_create(store=store, price="0.001").pk)
     services.webhooks_dispatch_due()
@@ -285,7 +296,7 @@ def test_admin_bulk_redelivery(client, store, receiver, merchant):
 def test_admin_shows_merchants_only_their_own_webhooks(client, store, other_merchant):
     from django.contrib.auth.models import Group
 
-    endpoint = services.webhook_endpoint_create(store=store, url="http://127.0.0.1:9/mine")
+    endpoint = services.webhook_endpoint_create(store=store, url="http://127.0.0.1:9/mine", events=STATUS_EVENTS)
     invoice_mark_invalid(invoice_id=invoice_create(store=store, price="0.001").pk)
     message = WebhookMessage.objects.get()
     WebhookMessage.objects.filter(pk=message.pk).update(status="failed", next_attempt_at=None)
