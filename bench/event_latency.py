@@ -82,7 +82,7 @@ def main() -> None:
         "DATABASE_URL": database_url,
         "REDIS_URL": args.redis_url,
         "BITCART_DATA_DIR": str(workdir / "data"),
-        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
         "LOG_LEVEL": "WARNING",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
@@ -105,7 +105,31 @@ def main() -> None:
     listener = subprocess.Popen(
         [sys.executable, "manage.py", "listen"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
+    # Side effects (webhooks, e-mails, watch registration) run in a Celery worker, as in production.
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bitcart",
+            "worker",
+            "--concurrency",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     sim = SimulatorClient(simulator.control_url)
+    from daemons.client import DaemonClient
+
+    client = DaemonClient()
     try:
         user = get_user_model().objects.create_user("bench", "bench@example.com", "x")
         wallet = wallet_create(owner=user, name="bench", xpub=generate_xpub("regtest"), network="regtest")
@@ -113,7 +137,7 @@ def main() -> None:
         invoices = []
         for _ in range(args.payments):
             invoice = services.invoice_create(store=store, price="0.0001", currency="BTC")
-            invoice_watch(invoice_id=invoice.pk)
+            invoice_watch(invoice_id=invoice.pk, client=client)
             invoices.append((invoice.pk, invoice.payment_methods.get()))
         time.sleep(2)  # let the listener connect and the daemon subscribe the addresses
 
@@ -138,8 +162,9 @@ def main() -> None:
         print(f"mine → first invoice complete: {first_at * 1000:.1f} ms")
         print(f"mine → all {len(invoices)} invoices complete (one block): {all_at * 1000:.1f} ms")
     finally:
-        listener.terminate()
-        listener.wait(timeout=30)
+        for process in (listener, worker):
+            process.terminate()
+            process.wait(timeout=30)
         daemon.stop()
         simulator.stop()
 

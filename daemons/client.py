@@ -71,11 +71,17 @@ class DaemonClient:
         self.url = url or settings.BTC_DAEMON_URL
         self.auth = (login or settings.BTC_LOGIN, password if password is not None else _password())
         self.timeout = timeout or settings.DAEMON_TIMEOUT
+        # One keep-alive connection pool per client (httpx.Client is thread-safe): a listener or a
+        # reconciliation makes many calls, and a new TCP connection each time costs milliseconds.
+        self._http = httpx.Client(auth=self.auth, timeout=self.timeout)
+
+    def close(self) -> None:
+        self._http.close()
 
     def call(self, method: str, /, **params: Any) -> Any:
         body = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
         try:
-            response = httpx.post(self.url, json=body, auth=self.auth, timeout=self.timeout)
+            response = self._http.post(self.url, json=body)
         except httpx.HTTPError as exc:  # connect errors, timeouts, protocol errors
             raise DaemonUnavailable(f"{method}: daemon unreachable ({exc.__class__.__name__}: {exc})") from exc
         if response.status_code >= 500 and not response.content:

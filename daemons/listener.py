@@ -2,9 +2,9 @@
 
 Events are only a trigger. For every event the listener asks the daemon for the authoritative
 outputs of the addresses concerned and applies them through the idempotent sync service; after
-every (re)connect it re-registers the watch list and re-checks every watched invoice before it
-reads new events. So an event lost while anything was down is found again, and nothing is ever
-acknowledged before its effect is committed (nothing is acknowledged at all).
+every (re)connect it re-registers the watch list and re-checks every watched invoice (while it
+already applies new events). So an event lost while anything was down is found again, and nothing
+is ever acknowledged before its effect is committed (nothing is acknowledged at all).
 """
 
 import asyncio
@@ -12,21 +12,25 @@ import base64
 import json
 import logging
 import random
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import websockets
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
+from django.utils import timezone
 
 from daemons.client import DaemonClient, DaemonError
 from invoices import reconcile
-from invoices.watch import watch_all
+from invoices.watch import watch_all, watch_recent
 
 logger = logging.getLogger(__name__)
 
 # removed_tx / unverified_tx (dropped or reorged transactions) are opt-in: see run_once.
 ADDRESS_EVENTS = frozenset({"new_transaction", "verified_tx", "new_payment", "removed_tx", "unverified_tx"})
 MAX_BACKOFF = 30.0
+WATCH_INTERVAL = 0.5  # seconds between looks for new invoices' addresses
+WATCH_OVERLAP = timedelta(seconds=10)  # re-look this far back: commits land out of creation order
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
@@ -41,6 +45,8 @@ class Listener:
         self.client = client or DaemonClient()
         self.connected = asyncio.Event()
         self.resyncs = 0
+        self.watch_cursor: datetime = timezone.now()
+        self.registered: dict[str, datetime] = {}  # recently registered payment methods
 
     # --- blocking work, run in a thread so the websocket keeps being read ---
 
@@ -52,6 +58,7 @@ class Listener:
             close_old_connections()
 
     def resync(self) -> int:
+        self.watch_cursor = timezone.now() - WATCH_OVERLAP
         watch_all(client=self.client)
         changed = reconcile.reconcile(client=self.client, cause="reconnect")
         self.resyncs += 1
@@ -59,6 +66,26 @@ class Listener:
 
     def on_addresses(self, xpub: str, addresses: list[str]) -> int:
         return reconcile.sync_addresses(xpub=xpub, addresses=addresses, client=self.client, cause="daemon")
+
+    def watch_new(self) -> int:
+        """Register addresses of invoices created since the last look (with an overlap)."""
+        started = timezone.now()
+        registered = watch_recent(client=self.client, since=self.watch_cursor, skip=set(self.registered))
+        self.registered.update(dict.fromkeys(registered, started))
+        if registered:
+            logger.info("registered %s new address(es) with the daemon", len(registered))
+        self.watch_cursor = started - WATCH_OVERLAP
+        # Forget what fell out of the overlap window: the set stays as small as one window.
+        self.registered = {pk: at for pk, at in self.registered.items() if at >= self.watch_cursor}
+        return len(registered)
+
+    async def watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            try:
+                await sync_to_async(self._db, thread_sensitive=False)(self.watch_new)
+            except DaemonError as exc:
+                logger.warning("registering new addresses failed (%s); retrying", exc)
 
     def on_block(self) -> int:
         # One bulk query per block for every invoice whose confirmations still matter (also
@@ -97,18 +124,43 @@ class Listener:
             max_size=MAX_MESSAGE_BYTES,
         ) as ws:
             await ws.send(json.dumps({"extended": True}))
-            # Before reading new events: make the daemon watch everything and catch up.
-            changed = await sync_to_async(self._db, thread_sensitive=False)(self.resync)
-            logger.info("listener connected; resync changed %s payment methods", changed)
-            self.connected.set()
-            async for raw in ws:
+            # Make the daemon watch everything and catch up, while already reading new events: a
+            # full pass over 100k invoices takes a while, and the events that arrive meanwhile are
+            # exactly the payments to apply first. Both paths are idempotent and lock the invoice.
+            reader = asyncio.ensure_future(self._read(ws))
+            resync = asyncio.ensure_future(sync_to_async(self._db, thread_sensitive=False)(self.resync))
+            # If the connection ends first, the pass still finishes in its thread; its outcome no longer matters.
+            resync.add_done_callback(lambda future: future.cancelled() or future.exception())
+            try:
+                await asyncio.wait({reader, resync}, return_when=asyncio.FIRST_COMPLETED)
+                if not resync.done():
+                    reader.result()  # the connection ended first: its error, if any, reconnects
+                    return
+                changed = resync.result()  # a daemon error here reconnects, and so resyncs again
+                logger.info("listener connected; resync changed %s payment methods", changed)
+                self.connected.set()
+                watcher = asyncio.ensure_future(self.watch_loop())
                 try:
-                    message = json.loads(raw)
-                except ValueError:
-                    logger.warning("ignoring a non-JSON message from the daemon")
-                    continue
-                if isinstance(message, dict):
-                    await self.handle(message)
+                    await reader
+                finally:
+                    watcher.cancel()
+            finally:
+                if not reader.done():
+                    reader.cancel()
+                    try:
+                        await reader
+                    except asyncio.CancelledError:
+                        pass
+
+    async def _read(self, ws) -> None:
+        async for raw in ws:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                logger.warning("ignoring a non-JSON message from the daemon")
+                continue
+            if isinstance(message, dict):
+                await self.handle(message)
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()

@@ -9,6 +9,9 @@ from daemons.client import DaemonClient, DaemonError
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = "lock:reconcile"
+# Short, and renewed after every daemon batch: a worker killed mid-run (SIGKILL never reaches the
+# `finally`) holds the next runs off for at most this long, not for a whole time limit. A run whose
+# lock lapsed may overlap the next one, which is safe (syncing is idempotent and row-locked).
 LOCK_SECONDS = 300
 
 
@@ -23,7 +26,8 @@ def invoices_reconcile_task() -> int:
     try:
         client = DaemonClient()
         watch_all(client=client)
-        return reconcile(client=client, cause="reconcile")
+        cache.touch(LOCK_KEY, LOCK_SECONDS)
+        return reconcile(client=client, cause="reconcile", progress=lambda: cache.touch(LOCK_KEY, LOCK_SECONDS))
     except DaemonError as exc:
         logger.warning("reconciliation skipped: %s", exc)
         return 0

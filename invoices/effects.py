@@ -59,18 +59,3 @@ def on_invoice_changed(invoice, event_id: int | None) -> None:
             invoice_event_dispatch(event_id)
 
     transaction.on_commit(_after_commit, robust=True)
-
-
-def on_invoice_created(invoice) -> None:
-    """Ask the coin daemon to watch the new addresses (retried by the listener on reconnect)."""
-    from invoices.tasks import invoice_watch_task
-
-    invoice_id = invoice.pk
-
-    def _after_commit() -> None:
-        try:
-            invoice_watch_task.delay(invoice_id)
-        except BrokerError as exc:
-            logger.warning("could not queue watch for invoice %s: %s", invoice_id, exc)
-
-    transaction.on_commit(_after_commit, robust=True)

@@ -107,7 +107,11 @@ class PaymentMethod(models.Model):
             models.UniqueConstraint(fields=["wallet", "address"], name="payment_method_unique_address"),
             models.UniqueConstraint(fields=["wallet", "derivation_index"], name="payment_method_unique_index"),
         ]
-        indexes = [models.Index(fields=["address"], name="payment_method_address")]
+        indexes = [
+            models.Index(fields=["address"], name="payment_method_address"),
+            # The listener registers new addresses with the daemon by creation time.
+            models.Index(fields=["created"], name="payment_method_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.currency} {self.address}"

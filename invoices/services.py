@@ -232,7 +232,7 @@ def invoice_create(
         )
         # invoice.created is durable like every other webhook event: written in this transaction.
         webhook_event_record(invoice=invoice, event=created)
-        effects.on_invoice_created(invoice)
+        # The listener registers the new address with the daemon (watch_recent), no task needed.
     return invoice
 
 

@@ -25,20 +25,29 @@ def invoice_watch(*, invoice_id: str, client=None) -> None:
         client.watch_addresses(xpub=xpub, addresses=entries)
 
 
+def watch_recent(*, client, since, skip: set[str], batch: int = 5000) -> list[str]:
+    """Register payment methods created since `since` (a datetime) that are not in `skip`;
+    returns the ids registered.
+
+    The listener calls this every fraction of a second, so a new invoice's address is watched
+    without a task per invoice. Registration is idempotent: overlapping windows are harmless.
+    """
+    recent = PaymentMethod.objects.filter(created__gte=since).exclude(pk__in=skip).order_by("created")
+    rows = list(recent.values_list("pk", *COLUMNS)[:batch])
+    if rows:
+        _flush(client, [row[1:] for row in rows])
+    return [row[0] for row in rows]
+
+
 def watch_all(*, client, batch: int = 5000) -> int:
     """Register every watched address again (after a daemon restart or listener reconnect).
 
     `batch` is the daemon's advised maximum per call (~100 bytes an entry, 1 MB request limit)."""
-    count = 0
-    pending: list = []
-    for row in payment_methods_watched().values_list(*COLUMNS).iterator(chunk_size=batch):
-        pending.append(row)
-        if len(pending) >= batch:
-            count += _flush(client, pending)
-            pending = []
-    if pending:
-        count += _flush(client, pending)
-    return count
+    # One plain query, not .iterator(): see invoices.reconcile._targets (server-side cursor plans).
+    rows = list(payment_methods_watched().values_list(*COLUMNS))
+    for start in range(0, len(rows), batch):
+        _flush(client, rows[start : start + batch])
+    return len(rows)
 
 
 def _flush(client, rows) -> int:

@@ -25,7 +25,7 @@ import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, prefetch_related_objects
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -121,6 +121,10 @@ def webhook_event_record(*, invoice: Invoice, event: InvoiceEvent, snapshot: dic
     """
     from invoices.serializers import invoice_snapshot
 
+    if snapshot is None:
+        # The snapshot reads every payment method, payment and product line: load them once.
+        prefetch_related_objects([invoice], "payment_methods__payments", "invoice_products__product")
+        snapshot = invoice_snapshot(invoice)
     event_type = webhook_event_type(event)
     payload = {
         "type": event_type,
@@ -128,7 +132,7 @@ def webhook_event_record(*, invoice: Invoice, event: InvoiceEvent, snapshot: dic
         "store_id": invoice.store_id,
         "previous_status": event.old_status or None,
         "previous_exception_status": event.old_exception_status or None,
-        "data": snapshot if snapshot is not None else invoice_snapshot(invoice),
+        "data": snapshot,
     }
     try:
         with transaction.atomic():

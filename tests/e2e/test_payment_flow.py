@@ -7,7 +7,6 @@ import pytest
 
 from invoices import services
 from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment, PaymentMethod
-from invoices.watch import invoice_watch
 from wallets.keys import derive_receive_address
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -31,8 +30,8 @@ def status_of(invoice_id: str) -> tuple[str, str, Decimal]:
 
 
 def new_invoice(store, daemon_client, price="0.001") -> tuple[Invoice, PaymentMethod]:
+    """Created like any invoice: the running listener registers its address with the daemon."""
     invoice = services.invoice_create(store=store, price=price, currency="BTC")
-    invoice_watch(invoice_id=invoice.pk, client=daemon_client)
     return invoice, invoice.payment_methods.get()
 
 
@@ -77,8 +76,9 @@ def test_payments_while_listener_is_down_are_found_on_connect(store, daemon_clie
     store.transaction_speed = 0
     store.save()
     invoice, method = new_invoice(store, daemon_client)
+    # No listener was running, so nothing registered the address: the payment is only on the chain.
     sim.pay(method.address, method.amount)
-    # No listener was running: one (re)connect resync finds it.
+    # One (re)connect resync registers it and finds the payment.
     Listener(daemon_client).resync()
     assert status_of(invoice.pk)[0] == S.COMPLETE
 
