@@ -153,12 +153,18 @@ def stack(tmp_path_factory, chromium_path):
     postgres = None
     helper = None
     simulator = None
+    daemon = None
     try:
         # The regtest chain simulator (a colleague's test double for the Bitcoin network): the
         # sandbox's "Simulate payment" button pays through its control port.
         from daemons.simulator.testing import start_simulator
 
         simulator = start_simulator(tmp / "simulator")
+        # The real coin daemon and (below) the listener: a simulated payment reaches the page
+        # through them, as in the sandbox.
+        from daemons.btc.testing import start_daemon
+
+        daemon = start_daemon(tmp / "daemon", simulator)
         redis_port = free_port()
         redis = subprocess.Popen(
             [embedded_redis.redis_server_binary(), "--bind", "127.0.0.1", "--port", str(redis_port)]
@@ -188,6 +194,9 @@ def stack(tmp_path_factory, chromium_path):
             "BTC_NETWORK": "regtest",
             "SIMULATOR_HOST": simulator.host,
             "SIMULATOR_CONTROL_PORT": str(simulator.control_port),
+            "BTC_DAEMON_URL": daemon.url,
+            "BTC_LOGIN": daemon.login,
+            "BTC_PASSWORD": daemon.password,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "LOG_LEVEL": "WARNING",
             "CONN_MAX_AGE": "0",
@@ -220,6 +229,7 @@ def stack(tmp_path_factory, chromium_path):
         )
         processes.append(server)
         wait_for_port(port, server, STARTUP_TIMEOUT, "uvicorn")
+        processes.append(subprocess.Popen([sys.executable, "manage.py", "listen"], cwd=ROOT, env=env))
         helper = Helper(env)
         yield {"url": f"http://127.0.0.1:{port}", "helper": helper, "server": server, "simulator": simulator}
     finally:
@@ -227,6 +237,8 @@ def stack(tmp_path_factory, chromium_path):
             helper.close()
         for process in reversed(processes):
             stop(process)
+        if daemon is not None:
+            daemon.stop()
         if simulator is not None:
             simulator.stop()
         if postgres is not None:

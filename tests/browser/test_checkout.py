@@ -134,7 +134,9 @@ def test_polling_takes_over_when_the_websocket_is_dropped(page, base_url, helper
     assert len(routes) >= 2  # it kept trying to reconnect
 
 
-def test_simulate_payment_pays_through_the_chain_simulator(page, base_url, helper, shop, simulator):
+def test_simulate_payment_goes_live_through_the_chain(page, base_url, helper, shop, simulator, artifacts):
+    """Every process real: the button pays on the simulated chain, the Electrum daemon sees it, the
+    listener applies it, the page changes without a reload; one mined block completes it."""
     invoice = helper("invoice", store=shop["store"], price="0.00123")
     open_checkout(page, base_url, invoice)
     before = set(simulator.client.info()["mempool"])
@@ -147,8 +149,11 @@ def test_simulate_payment_pays_through_the_chain_simulator(page, base_url, helpe
     tx = simulator.client.tx(new.pop())
     assert tx["status"] == "mempool"
     assert (123_000).to_bytes(8, "little").hex() in tx["hex"]  # an output of exactly the amount due
-    # The invoice changes only when the daemon and listener report the payment (not run here).
-    expect(view(page)).to_have_attribute("data-view", "pay")
+    expect(view(page)).to_have_attribute("data-view", "received", timeout=WAIT)
+    simulator.client.mine(blocks=1)
+    expect(view(page)).to_have_attribute("data-view", "complete", timeout=WAIT)
+    page.screenshot(path=artifacts / "checkout-complete-chain.png", full_page=True)
+    assert page.evaluate("window.notReloaded") is True
 
 
 def test_buyer_details_step_and_dark_mode(page, base_url, helper, shop, artifacts):
