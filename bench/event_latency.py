@@ -50,7 +50,7 @@ def recreate_database(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.001):
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.005):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -9,12 +9,15 @@ paid, output by output, and every invoice's status history must be one unbroken 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import httpx
 import pytest
+import redis
 
 from daemons.simulator.client import SimulatorClient
 from invoices.services import TRANSITIONS
@@ -291,3 +294,40 @@ def test_payments_during_listener_and_daemon_downtime_found_within_one_reconcile
         (list(ids),),
     )
     assert rows == [(len(ids),)]
+
+
+def test_beat_reconciliation_resumes_soon_after_a_worker_killed_mid_run(cluster, buyer):
+    """SIGKILL never runs the task's `finally`: the reconcile lock it held must not stop beat's
+    reconciliation for long. Only beat can find these payments (the listener is down)."""
+    from daemons.tasks import LOCK_SECONDS
+
+    broker = redis.Redis(port=cluster.redis_port, socket_timeout=2)
+    cluster.kill("listener")
+    wait_until(lambda: broker.llen("celery") == 0, timeout=30, what="the worker to drain its queue")
+    # Freeze the daemon so that the next reconcile run blocks (up to DAEMON_TIMEOUT) holding the lock.
+    # (A watch task retrying against the frozen daemon may hold the one worker slot for a while first.)
+    os.kill(cluster.daemon.process.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: broker.keys("*lock:reconcile"), timeout=40, what="a run holding the lock", interval=0.05)
+        cluster.kill("worker")
+    finally:
+        os.kill(cluster.daemon.process.pid, signal.SIGCONT)
+    assert broker.keys("*lock:reconcile")  # left behind by the killed run
+    cluster.start_process("worker")
+    batch = [buyer.create() for _ in range(4)]
+    assert all(batch)
+    for bought in batch:
+        buyer.pay(bought, [100_000])
+    paid_at = time.monotonic()
+    ids = {b.invoice_id for b in batch}
+    bound = LOCK_SECONDS + RECONCILE_SECONDS + 5  # lock lapses, next beat tick, one run
+
+    def all_paid() -> bool:
+        states = invoice_states(cluster)
+        return all(states[i][0] == "paid" for i in ids)
+
+    try:
+        wait_until(all_paid, timeout=bound, what="beat to find the payments", interval=0.2)
+    finally:
+        cluster.start_process("listener")
+    print(f"\nafter a worker killed mid-reconcile, beat found {len(ids)} payments in {time.monotonic() - paid_at:.1f}s")
