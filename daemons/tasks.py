@@ -12,7 +12,7 @@ LOCK_KEY = "lock:reconcile"
 # Short, and renewed after every daemon batch: a worker killed mid-run (SIGKILL never reaches the
 # `finally`) holds the next runs off for at most this long, not for a whole time limit. A run whose
 # lock lapsed may overlap the next one, which is safe (syncing is idempotent and row-locked).
-LOCK_SECONDS = 300
+LOCK_SECONDS = 30
 
 
 @shared_task(ignore_result=True, soft_time_limit=240, time_limit=300)

@@ -187,6 +187,7 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one before collectstatic
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # WhiteNoise serves static files from the web process (no CDN, no separate server needed); with
 # finders it also serves files not yet collected, so a fresh checkout works before collectstatic.

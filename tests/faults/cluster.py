@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +98,10 @@ class Cluster:
     # --- lifecycle ---
 
     def start(self) -> None:
+        # `timeout`/CI cancelling the run sends SIGTERM: turn it into KeyboardInterrupt so that pytest
+        # still runs the finalizers that kill every process and drop the database.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _interrupt)
         self._create_database()
         self.start_process("redis")
         self._manage("migrate", "--noinput", timeout=120)
@@ -298,6 +303,10 @@ print("SETUP" + json.dumps({"store_id": store.pk, "token": secret, "xpub": walle
         out = self._manage("shell", "-c", code, timeout=60)
         line = next(line for line in out.splitlines() if line.startswith("SETUP"))
         return json.loads(line[len("SETUP") :])
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _ping(client: redis.Redis) -> bool:

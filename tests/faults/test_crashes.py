@@ -67,6 +67,7 @@ class Buyer:
         self.http = httpx.Client(
             base_url=cluster.web_url, headers={"Authorization": f"Bearer {setup['token']}"}, timeout=15
         )
+        assert cluster.simulator is not None
         self.sim = SimulatorClient(cluster.simulator.control_url)
         self.bought: list[Bought] = []
         self.refused = 0  # creations that failed (web down, Redis down, ...): nothing to pay
@@ -138,14 +139,14 @@ def assert_status_chains(cluster: Cluster) -> int:
         "SELECT invoice_id, old_status, new_status, old_exception_status, new_exception_status FROM "
         "invoices_invoiceevent WHERE kind = 'status' ORDER BY id",
     )
-    chains: dict[str, list[tuple]] = {}
-    for invoice_id, *change in rows:
-        chains.setdefault(invoice_id, []).append(tuple(change))
+    chains: dict[str, list[tuple[str, str, str, str]]] = {}
+    for invoice_id, old, new, old_exception, new_exception in rows:
+        chains.setdefault(invoice_id, []).append((old, new, old_exception, new_exception))
     created = dict(
         query(cluster, "SELECT invoice_id, count(*) FROM invoices_invoiceevent WHERE kind = 'created' GROUP BY 1")
     )
     states = invoice_states(cluster)
-    problems = []
+    problems: list[tuple] = []
     for invoice_id, (status, exception, _) in states.items():
         if created.get(invoice_id) != 1:
             problems.append((invoice_id, "created events", created.get(invoice_id)))
@@ -299,13 +300,11 @@ def test_payments_during_listener_and_daemon_downtime_found_within_one_reconcile
 def test_beat_reconciliation_resumes_soon_after_a_worker_killed_mid_run(cluster, buyer):
     """SIGKILL never runs the task's `finally`: the reconcile lock it held must not stop beat's
     reconciliation for long. Only beat can find these payments (the listener is down)."""
-    from daemons.tasks import LOCK_SECONDS
-
     broker = redis.Redis(port=cluster.redis_port, socket_timeout=2)
     cluster.kill("listener")
     wait_until(lambda: broker.llen("celery") == 0, timeout=30, what="the worker to drain its queue")
     # Freeze the daemon so that the next reconcile run blocks (up to DAEMON_TIMEOUT) holding the lock.
-    # (A watch task retrying against the frozen daemon may hold the one worker slot for a while first.)
+    assert cluster.daemon is not None
     os.kill(cluster.daemon.process.pid, signal.SIGSTOP)
     try:
         wait_until(lambda: broker.keys("*lock:reconcile"), timeout=40, what="a run holding the lock", interval=0.05)
@@ -320,7 +319,9 @@ def test_beat_reconciliation_resumes_soon_after_a_worker_killed_mid_run(cluster,
         buyer.pay(bought, [100_000])
     paid_at = time.monotonic()
     ids = {b.invoice_id for b in batch}
-    bound = LOCK_SECONDS + RECONCILE_SECONDS + 5  # lock lapses, next beat tick, one run
+    # A lock left behind lapses within 30 s (daemons.tasks.LOCK_SECONDS), then one beat period and one run.
+    # (With the lock at 300 s, the time limit, as before, this fails: nothing is found for five minutes.)
+    bound = 30 + RECONCILE_SECONDS + 5
 
     def all_paid() -> bool:
         states = invoice_states(cluster)
