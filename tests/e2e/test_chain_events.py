@@ -5,7 +5,6 @@ the services re-derive the invoice. Each test asserts the invoice, its Payment r
 events (one per change, in order).
 """
 
-import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,6 +14,7 @@ from django.utils import timezone
 from invoices import services
 from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus, Payment, PaymentMethod
 from invoices.watch import invoice_watch
+from tests.waiting import wait_for as _wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 S = InvoiceStatus
@@ -23,14 +23,7 @@ WAIT = 30  # seconds; a chain change reaches the database in well under a second
 
 
 def wait_for(predicate, *, timeout: float = WAIT, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    return _wait_for(predicate, timeout=timeout, what=what)
 
 
 def state(invoice_id: str) -> tuple[str, str, Decimal]:

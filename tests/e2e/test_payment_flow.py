@@ -1,27 +1,16 @@
 """A payment made on the (simulated) chain moves a real invoice, with every process real."""
 
-import time
 from decimal import Decimal
 
 import pytest
 
 from invoices import services
 from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment, PaymentMethod
+from tests.waiting import wait_for
 from wallets.keys import derive_receive_address
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 S = InvoiceStatus
-
-
-def wait_for(predicate, *, timeout: float = 20, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def status_of(invoice_id: str) -> tuple[str, str, Decimal]:
