@@ -7,7 +7,7 @@ from django.views.static import serve
 def media(request, path: str):
     """Uploaded product images. A self-hosted single-node install has no other server for them;
     `serve` confines paths to MEDIA_ROOT (read per request). Behind nginx, serve /media/ there."""
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
+    return serve(request, path, document_root=str(settings.MEDIA_ROOT))
 
 
 urlpatterns: list[URLPattern | URLResolver] = [

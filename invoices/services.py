@@ -467,6 +467,10 @@ def _upsert_output(method: PaymentMethod, output: Output, events: list[dict]) ->
             }
         )
         return True
+    if height is not None and height == existing.height and output.confirmations == 0 < existing.confirmations:
+        # Still in the same block, only not re-verified yet: Electrum undoes SPV verifications for a
+        # moment when it switches chains. A real reorg changes the height (or drops the output).
+        return False
     if (existing.height, existing.confirmations, existing.state) != (height, output.confirmations, state):
         Payment.objects.filter(pk=existing.pk).update(
             height=height, confirmations=output.confirmations, state=state, updated=timezone.now()

@@ -273,3 +273,27 @@ def test_outputs_with_bad_values_are_ignored(store):
     invoice = make_invoice(store)
     services.payment_method_sync(payment_method_id=method_of(invoice).pk, outputs=[Output(TXID, 0, 0, None, 0)])
     assert Payment.objects.count() == 0
+
+
+def test_a_momentarily_unverified_block_does_not_unconfirm_a_payment(store):
+    invoice = make_invoice(store)
+    method = method_of(invoice)
+    services.payment_apply(payment_method_id=method.pk, txid=TXID, vout=0, amount=100_000, height=7, confirmations=1)
+    # The daemon re-verifying after a chain switch: same block, no confirmation counted yet.
+    services.payment_apply(payment_method_id=method.pk, txid=TXID, vout=0, amount=100_000, height=7, confirmations=0)
+    invoice.refresh_from_db()
+    assert Payment.objects.get().confirmations == 1
+    assert invoice.status == S.COMPLETE
+    # A reorg that moves it back to the mempool does unconfirm it.
+    store.transaction_speed = 2
+    store.save()
+    other = make_invoice(store)
+    other_method = method_of(other)
+    services.payment_apply(
+        payment_method_id=other_method.pk, txid="cd" * 32, vout=0, amount=100_000, height=7, confirmations=1
+    )
+    services.payment_apply(
+        payment_method_id=other_method.pk, txid="cd" * 32, vout=0, amount=100_000, height=None, confirmations=0
+    )
+    other.refresh_from_db()
+    assert other.status == S.PAID
