@@ -78,6 +78,12 @@ class DaemonClient:
     def close(self) -> None:
         self._http.close()
 
+    def __enter__(self) -> "DaemonClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def call(self, method: str, /, **params: Any) -> Any:
         body = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
         try:
@@ -130,7 +136,3 @@ class DaemonClient:
 
     def get_tip(self) -> dict:
         return self.call("get_tip")
-
-
-def get_client() -> DaemonClient:
-    return DaemonClient()

@@ -24,10 +24,10 @@ def invoices_reconcile_task() -> int:
     if not cache.add(LOCK_KEY, 1, LOCK_SECONDS):
         return 0
     try:
-        client = DaemonClient()
-        watch_all(client=client)
-        cache.touch(LOCK_KEY, LOCK_SECONDS)
-        return reconcile(client=client, cause="reconcile", progress=lambda: cache.touch(LOCK_KEY, LOCK_SECONDS))
+        with DaemonClient() as client:
+            watch_all(client=client)
+            cache.touch(LOCK_KEY, LOCK_SECONDS)
+            return reconcile(client=client, cause="reconcile", progress=lambda: cache.touch(LOCK_KEY, LOCK_SECONDS))
     except DaemonError as exc:
         logger.warning("reconciliation skipped: %s", exc)
         return 0

@@ -17,12 +17,17 @@ def _entries(rows) -> dict[str, list[dict]]:
 
 
 def invoice_watch(*, invoice_id: str, client=None) -> None:
-    from daemons.client import get_client
+    from daemons.client import DaemonClient
 
-    client = client or get_client()
     rows = PaymentMethod.objects.filter(invoice_id=invoice_id).values_list(*COLUMNS)
-    for xpub, entries in _entries(rows).items():
-        client.watch_addresses(xpub=xpub, addresses=entries)
+    own = client is None
+    client = client or DaemonClient()
+    try:
+        for xpub, entries in _entries(rows).items():
+            client.watch_addresses(xpub=xpub, addresses=entries)
+    finally:
+        if own:
+            client.close()
 
 
 def watch_recent(*, client, since, skip: set[str], batch: int = 5000) -> list[str]:
