@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemons.processes import terminate, wait_for
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAEMON_PYTHON = "/usr/bin/python3"  # Debian's, with python3-electrum 4.3.4
 
@@ -88,25 +90,11 @@ class DaemonProcess:
 
     def wait_for(self, predicate, *, timeout: float = 15, interval: float = 0.1) -> Any:
         """Poll `predicate()` until it returns something truthy (bounded); returns that value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not met within {timeout}s")
-            time.sleep(interval)
+        return wait_for(predicate, timeout=timeout, interval=interval)
 
     def stop(self, timeout: float = 20) -> int:
         """SIGTERM (clean shutdown), SIGKILL after `timeout`; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-        return self.process.returncode
+        return terminate(self.process, timeout)
 
 
 def start_daemon(

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from daemons.processes import terminate
 from daemons.simulator.client import SimulatorClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -53,14 +54,7 @@ class SimulatorProcess:
 
     def stop(self, timeout: float = 10) -> int:
         """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=timeout)
-        return self.process.returncode
+        return terminate(self.process, timeout)
 
 
 def start_simulator(
