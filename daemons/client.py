@@ -8,13 +8,18 @@ import itertools
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
 _ids = itertools.count(1)
+
+# get_address_outputs: the daemon's time budget per call, inside this client's timeout (it still has to
+# send the answer, and Django has to read it).
+OUTPUTS_BUDGET = 6.0
+OUTPUTS_BUDGET_SHARE = 0.6
 
 # Codes from the daemon's /spec that mean "try again later" rather than "you asked wrongly".
 RETRYABLE_CODES = frozenset({-32603, -32000, 2, 3, 4, 5, 6})
@@ -46,6 +51,12 @@ class ChainOutput:
     value_sat: int
     height: int  # 0: in the mempool
     confirmations: int
+
+
+class AddressOutputs(NamedTuple):
+    height: int
+    outputs: dict[str, list[ChainOutput]]
+    pending: list[str]  # not answered in time: absent from `outputs`, nothing to conclude
 
 
 def _password() -> str:
@@ -115,9 +126,15 @@ class DaemonClient:
     def unwatch_addresses(self, *, xpub: str, addresses: list[str]) -> Any:
         return self.call("unwatch_addresses", xpub=xpub, addresses=addresses)
 
-    def get_address_outputs(self, *, xpub: str, addresses: list[str]) -> tuple[int, dict[str, list[ChainOutput]]]:
-        """The authoritative view of outputs paying these addresses, and the chain height."""
-        result = self.call("get_address_outputs", xpub=xpub, addresses=addresses)
+    def get_address_outputs(self, *, xpub: str, addresses: list[str], budget: float | None = None) -> AddressOutputs:
+        """The authoritative view of outputs paying these addresses, and the chain height.
+
+        The daemon answers within `budget` seconds (by default well inside this client's timeout);
+        addresses in `pending` were not answered by then (the daemon is still loading them): they are
+        not in `outputs`, and nothing may be concluded about them."""
+        if budget is None:
+            budget = min(OUTPUTS_BUDGET, self.timeout * OUTPUTS_BUDGET_SHARE)
+        result = self.call("get_address_outputs", xpub=xpub, addresses=addresses, budget=budget)
         outputs = {
             address: [
                 ChainOutput(
@@ -132,7 +149,9 @@ class DaemonClient:
             ]
             for address, items in (result.get("outputs") or {}).items()
         }
-        return int(result.get("height") or 0), outputs
+        # A daemon older than `pending` answers every address or fails the call.
+        pending = [a for a in result.get("pending") or [] if isinstance(a, str)]
+        return AddressOutputs(int(result.get("height") or 0), outputs, pending)
 
     def get_tip(self) -> dict:
         return self.call("get_tip")

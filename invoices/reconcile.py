@@ -8,6 +8,7 @@ Payment rows in memory, and runs the (idempotent, locking) sync service only whe
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from django.db.models import QuerySet
 
@@ -19,6 +20,7 @@ from wallets.models import Wallet
 
 logger = logging.getLogger(__name__)
 BATCH = 1000
+PENDING_ROUNDS = 5  # passes over addresses the daemon answered as `pending` (each call is time-bounded)
 
 
 def _state(outputs: Iterable[ChainOutput]) -> set[tuple[str, int, int, int]]:
@@ -44,6 +46,11 @@ def _known(method_ids: list[str] | QuerySet) -> Known:
 Target = tuple[str, str, str]
 
 
+class Synced(NamedTuple):
+    changed: int  # payment methods that changed
+    unresolved: list[str]  # payment methods the daemon could not answer for: nothing was concluded
+
+
 def _sync_targets(
     targets: list[Target],
     *,
@@ -51,32 +58,48 @@ def _sync_targets(
     cause: str,
     progress: Callable[[], object] | None = None,
     known: Known | None = None,
-) -> int:
+) -> Synced:
     """Compare the daemon's outputs with `known` (read per batch if not given) and sync what differs.
     A payment written after `known` was read only makes an extra, idempotent sync."""
     by_xpub: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for method_id, address, xpub in targets:
         by_xpub[xpub].append((method_id, address))
     changed = 0
+    unresolved: list[str] = []
     for xpub, group in by_xpub.items():
-        for start in range(0, len(group), BATCH):
-            chunk = group[start : start + BATCH]
-            _, outputs = client.get_address_outputs(xpub=xpub, addresses=[address for _, address in chunk])
-            held = known if known is not None else _known([method_id for method_id, _ in chunk])
-            for method_id, address in chunk:
-                seen = outputs.get(address, [])
-                if _state(seen) == held.get(method_id, set()):
-                    continue
-                payment_method_sync(
-                    payment_method_id=method_id,
-                    outputs=[Output(o.txid, o.vout, o.value_sat, o.height or None, o.confirmations) for o in seen],
-                    complete=True,
-                    cause=cause,
-                )
-                changed += 1
-            if progress is not None:
-                progress()
-    return changed
+        # Addresses the daemon could not answer in time (still loading them after a restart: it takes
+        # them ahead of its queue when asked) are asked again after the pass, a bounded number of times.
+        for _round in range(PENDING_ROUNDS):
+            pending: list[tuple[str, str]] = []
+            for start in range(0, len(group), BATCH):
+                chunk = group[start : start + BATCH]
+                outputs = client.get_address_outputs(xpub=xpub, addresses=[address for _, address in chunk]).outputs
+                held = known if known is not None else _known([method_id for method_id, _ in chunk])
+                for method_id, address in chunk:
+                    if address not in outputs:
+                        pending.append((method_id, address))
+                        continue
+                    seen = outputs[address]
+                    if _state(seen) == held.get(method_id, set()):
+                        continue
+                    payment_method_sync(
+                        payment_method_id=method_id,
+                        outputs=[Output(o.txid, o.vout, o.value_sat, o.height or None, o.confirmations) for o in seen],
+                        complete=True,
+                        cause=cause,
+                    )
+                    changed += 1
+                if progress is not None:
+                    progress()
+            group = pending
+            if not group:
+                break
+        if group:
+            logger.warning(
+                "%s address(es) of %s… still loading in the daemon; left for the next pass", len(group), xpub[:16]
+            )
+            unresolved += [method_id for method_id, _ in group]
+    return Synced(changed, unresolved)
 
 
 def _targets(queryset: QuerySet[PaymentMethod]) -> list[Target]:
@@ -98,12 +121,22 @@ def sync_methods(methods: list[PaymentMethod] | QuerySet[PaymentMethod], *, clie
         targets = _targets(methods)
     else:
         targets = [(m.pk, m.address, m.wallet.xpub) for m in methods]
-    return _sync_targets(targets, client=client, cause=cause)
+    return _sync_targets(targets, client=client, cause=cause).changed
+
+
+def sync_invoices(invoice_ids: list[str], *, client: DaemonClient, cause: str) -> set[str]:
+    """Apply the chain's view of these invoices' addresses; returns the invoices the daemon could not
+    (yet) answer for, about which nothing may be concluded."""
+    targets = _targets(PaymentMethod.objects.filter(invoice_id__in=invoice_ids))
+    unresolved = set(_sync_targets(targets, client=client, cause=cause).unresolved)
+    if not unresolved:
+        return set()
+    return set(PaymentMethod.objects.filter(pk__in=unresolved).values_list("invoice_id", flat=True))
 
 
 def sync_addresses(*, xpub: str, addresses: list[str], client: DaemonClient, cause: str) -> int:
     targets = _targets(PaymentMethod.objects.filter(wallet__xpub=xpub, address__in=addresses))
-    return _sync_targets(targets, client=client, cause=cause) if targets else 0
+    return _sync_targets(targets, client=client, cause=cause).changed if targets else 0
 
 
 def reconcile(
@@ -119,7 +152,7 @@ def reconcile(
     queryset = methods if methods is not None else payment_methods_watched()
     targets = _targets(queryset.order_by("pk"))
     known = _known(queryset.order_by().values("pk"))
-    return _sync_targets(targets, client=client, cause=cause, progress=progress, known=known)
+    return _sync_targets(targets, client=client, cause=cause, progress=progress, known=known).changed
 
 
 def waiting_for_confirmations() -> QuerySet[PaymentMethod]:

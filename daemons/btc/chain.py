@@ -9,13 +9,16 @@ restart the watched set is re-subscribed: O(watched), not O(history).
 """
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from electrum import bitcoin, constants, util, verifier
+import aiorpcx
+from electrum import bitcoin, constants, segwit_addr, util, verifier
+from electrum import synchronizer as electrum_synchronizer
 from electrum.address_synchronizer import AddressSynchronizer
 from electrum.bip32 import BIP32Node
 from electrum.interface import NetworkException
@@ -27,11 +30,12 @@ from electrum.wallet_db import WalletDB
 
 from daemons.btc.config import Settings
 from daemons.btc.errors import INVALID_ADDRESS, LOADING_WALLET, NETWORK_ERROR, NOT_SYNCED, TX_NOT_FOUND, RPCError
-from daemons.btc.keys import ReceiveChain
+from daemons.btc.keys import ReceiveChain, address_to_scripthash
 
 logger = logging.getLogger("daemons.btc.chain")
 
 SERVER_TIMEOUT = 30  # seconds for one request to the Electrum server
+SERVER_CONCURRENCY = 50  # our own requests in flight per get_address_outputs call (aiorpcx's window starts at 50)
 STATUS_STR = {0: "Unpaid", 1: "Expired", 2: "Unknown", 3: "Paid", 7: "Unconfirmed"}
 SINGLE_SIG_XTYPES = ("standard", "p2wpkh-p2sh", "p2wpkh")
 _REBUILD_MIN_STALE = 1000  # addresses no longer watched that an AddressSynchronizer may carry before a rebuild
@@ -39,7 +43,9 @@ _TX_CACHE_SIZE = 2000
 # Subscribing thousands of addresses at once (a restart, a big watch_addresses batch) queues thousands of
 # Electrum tasks ahead of every HTTP request on the one event loop; feeding them in slices keeps the daemon
 # answering (measured: get_tip stalled ~8 s behind a 10k re-subscription before this).
-FEED_BATCH = 100
+FEED_BATCH = 500
+SUBSCRIBE_BATCH = 100  # subscriptions per JSON-RPC batch message
+_SUBSCRIBE = "blockchain.scripthash.subscribe"
 FEED_WAIT = 0.01
 
 
@@ -108,7 +114,7 @@ class Wallet:
     watched: dict[str, Watch] = field(default_factory=dict)
     stale: set[str] = field(default_factory=set)  # in the adb but no longer watched
     pending: list[str] = field(default_factory=list)  # watched, waiting to be fed to the synchronizer
-    unsent: set[str] = field(default_factory=set)  # handed to the synchronizer, not yet marked requested
+    scripthashes: dict[str, str] = field(default_factory=dict)  # of watched addresses, once computed
     deferred: set[str] = field(default_factory=set)  # changed while incomplete: re-checked when up to date
     # What was announced per txid ("seen" or ("verified", height)) and which watched addresses it paid, so
     # that each state change is pushed once, also across adb rebuilds.
@@ -132,10 +138,12 @@ class Chain:
         self.wallets: dict[str, Wallet] = {}
         self._by_adb: dict[int, Wallet] = {}
         self._tx_cache: OrderedDict[str, str] = OrderedDict()
+        self._tx_inflight: dict[str, asyncio.Future] = {}
         self._last_block: tuple[int, str | None] = (-1, None)
         self._callbacks: list[tuple[Callable, str]] = []
         self._background: set[asyncio.Task] = set()
         self._connected = False
+        self._batch_subscriptions = True
 
     # lifecycle
 
@@ -158,6 +166,13 @@ class Chain:
         # Electrum schedules everything on its "global" loop; make that the aiohttp loop so the whole
         # daemon is one thread and Electrum callbacks run synchronously next to our handlers.
         util._asyncio_event_loop = asyncio.get_running_loop()
+        # The synchronizer hashes every address it subscribes (100k after a restart); keys.py's function gives
+        # Electrum's result ~5x cheaper. Checked here against Electrum's like the fast derivation is.
+        probes = [segwit_addr.encode_segwit_address(constants.net.SEGWIT_HRP, 0, bytes(range(n))) for n in (20, 32)]
+        if all(address_to_scripthash(a) == bitcoin.address_to_scripthash(a) for a in probes):
+            electrum_synchronizer.address_to_scripthash = address_to_scripthash
+        else:
+            logger.warning("fast scripthash disagrees with Electrum's; using Electrum's")
         self.network = Network(self.config)
         for event, func in (
             ("adb_added_tx", self._cb_tx),
@@ -200,9 +215,9 @@ class Chain:
             wallet = Wallet(xpub=xpub, node=node, chain=ReceiveChain(node), adb=adb)
             if self.network is not None:
                 adb.start_network(self.network)
-            self.add_watched(wallet, initial)
             self.wallets[xpub] = wallet
             self._by_adb[id(adb)] = wallet
+            self.add_watched(wallet, initial)
         return wallet
 
     def _new_adb(self, xpub: str, *, start: bool = True) -> _Adb:
@@ -215,11 +230,14 @@ class Chain:
     def add_watched(self, wallet: Wallet, entries: Iterable[tuple[str, Watch]]) -> None:
         fresh = []
         for address, watch in entries:
-            if (current := wallet.watched.get(address)) is not None and current.source == "request":
+            current = wallet.watched.get(address)
+            if current is not None and current.source == "request":
                 watch.source = "request"  # Django re-registering an SDK request's address keeps its status tracking
             wallet.watched[address] = watch
             wallet.stale.discard(address)
-            if not wallet.adb.is_mine(address):
+            # Watched but not in the adb yet means queued in `pending` already (Django re-registering everything
+            # right after a restart would otherwise queue every address twice).
+            if current is None and not wallet.adb.is_mine(address):
                 fresh.append(address)
         if wallet.pending or len(fresh) > FEED_BATCH:
             feeding = bool(wallet.pending)
@@ -237,9 +255,13 @@ class Chain:
                 continue
             batch = wallet.pending[:FEED_BATCH]
             del wallet.pending[:FEED_BATCH]
-            self._subscribe(wallet.adb, [a for a in batch if a in wallet.watched and not wallet.adb.is_mine(a)])
+            batch = [a for a in batch if a in wallet.watched and not wallet.adb.is_mine(a)]
+            if not batch:  # all unwatched meanwhile, or subscribed ahead of the queue (Chain.prioritize)
+                await asyncio.sleep(0)
+                continue
+            self._subscribe(wallet.adb, batch)
             for _ in range(500):  # wait for most of the slice to be answered, at most ~5 s
-                # sleep first: the slice is handed over by a task that has not run yet
+                # sleep first: the synchronizer's own task sends the slice
                 await asyncio.sleep(FEED_WAIT)
                 current = wallet.adb.synchronizer
                 if current is None or len(current.requested_addrs) + len(current.requested_histories) < FEED_BATCH // 2:
@@ -248,9 +270,12 @@ class Chain:
     def _subscribe(self, adb: _Adb, addresses: list[str]) -> None:
         """AddressSynchronizer.add_address for many addresses at once.
 
-        add_address schedules one thread-safe future per address (~0.1 ms each, 1.3 s for a 10k batch); we are
-        on the loop thread already, so one task feeds the synchronizer's queue instead. Addresses must be valid
-        (check_address): an invalid one would kill the synchronizer's task group.
+        add_address schedules one thread-safe future per address (~0.1 ms each, 1.3 s for a 10k batch), and its
+        coroutine `_add_address` re-validates the address (a pure-Python bech32 decode, ~30 µs: 3 s of a 100k
+        restart). We are on the loop thread and the addresses were validated on the way in (check_address: an
+        invalid one would kill the synchronizer's task group), so this does what `_add_address` does, in place:
+        each address is marked requested before this returns, so no window where it looks complete. Then the
+        subscriptions go out as JSON-RPC batches (_subscribe_batch), or one by one through Electrum's queue.
         """
         if not addresses:
             return
@@ -260,18 +285,82 @@ class Chain:
         synchronizer = adb.synchronizer
         if synchronizer is None:
             return  # not started yet: Synchronizer.main bootstraps every address in the db
+        requested = synchronizer.requested_addrs
+        fresh = [address for address in addresses if address not in requested]
+        requested.update(fresh)
+        interface = synchronizer.interface
+        session = interface.session if interface is not None else None
+        if self._batch_subscriptions and session is not None:
+            wallet = self._by_adb.get(id(adb))
+            hashes = wallet.scripthashes if wallet is not None else {}
+            for start in range(0, len(fresh), SUBSCRIBE_BATCH):
+                chunk = fresh[start : start + SUBSCRIBE_BATCH]
+                self._spawn(self._subscribe_batch(synchronizer, session, synchronizer.status_queue, chunk, hashes))
+        else:
+            for address in fresh:
+                synchronizer.add_queue.put_nowait(address)
 
-        wallet = self._by_adb.get(id(adb))
-        if wallet is not None:
-            wallet.unsent.update(addresses)
+    async def _subscribe_batch(
+        self, synchronizer, session, status_queue: asyncio.Queue, addresses: list[str], known: dict[str, str]
+    ) -> None:
+        """Subscribe `addresses` in one JSON-RPC batch, then hand each status to the synchronizer exactly as its
+        own per-address `subscribe_to_address` does (same session subscription table, cache, status queue).
 
-        async def add_all():
-            for address in addresses:
-                await synchronizer._add_address(address)  # marks it requested before yielding
-                if wallet is not None:
-                    wallet.unsent.discard(address)
+        Why: per address, Electrum's path spawns a task, takes two semaphores, arms two timeouts and writes one
+        message; py-spy put that at ~40% of the daemon's CPU while it re-subscribed 100k addresses after a
+        restart, the daemon being the bottleneck of finding payments made while it was down. A status that
+        matches the local history (the usual case: unpaid and empty) is not queued: Electrum would compare and
+        drop it. Any failure hands the addresses to Electrum's own path (batches are JSON-RPC 2.0, which
+        ElectrumX, Fulcrum and electrs answer; a server that refuses them turns batching off).
 
-        self._spawn(add_all())
+        `status_queue` marks the synchronizer's generation these addresses were marked requested in: Electrum
+        replaces its queue and "requested" set on every (re)start and then re-subscribes every address itself,
+        so a batch from an older generation must not touch the new one (Electrum's own path would later fail to
+        remove an address this one already removed).
+        """
+        if synchronizer.status_queue is not status_queue:
+            return
+        hashes = []
+        for address in addresses:  # kept per watched address: Chain.incomplete needs them again
+            scripthash = known.get(address)
+            if scripthash is None:
+                scripthash = known[address] = address_to_scripthash(address)
+            hashes.append(scripthash)
+        keys = [_SUBSCRIBE + repr([scripthash]) for scripthash in hashes]  # NotificationSession's keys
+        for address, scripthash, key in zip(addresses, hashes, keys, strict=True):
+            # Before sending: a notification for it may be read before this task resumes, and the session
+            # drops the connection on one it has no subscription for.
+            synchronizer.scripthash_to_address[scripthash] = address
+            if status_queue not in session.subscriptions[key]:
+                session.subscriptions[key].append(status_queue)
+        try:
+            async with session.send_batch(raise_errors=False) as batch:
+                for scripthash in hashes:
+                    batch.add_request(_SUBSCRIBE, [scripthash])
+            results = batch.results
+        except (aiorpcx.ProtocolError, aiorpcx.RPCError, aiorpcx.TaskTimeout) as exc:
+            # TaskTimeout is a CancelledError subclass, but not this task being cancelled. Either way Electrum's
+            # own path takes these addresses, and every later one: correct, only slower.
+            if synchronizer.status_queue is not status_queue:
+                return  # the session went away under it, not a server that cannot batch
+            logger.warning("a batch of subscriptions failed (%r); subscribing one by one from now on", exc)
+            self._batch_subscriptions = False
+            results = [exc] * len(addresses)
+        if synchronizer.status_queue is not status_queue:
+            return  # restarted meanwhile (reconnect): the synchronizer re-subscribes every address itself
+        if self._batch_subscriptions and all(isinstance(status, BaseException) for status in results):
+            logger.warning("the server refused a batch of subscriptions (%r); subscribing one by one", results[0])
+            self._batch_subscriptions = False
+        adb = synchronizer.adb
+        requested = synchronizer.requested_addrs
+        for address, scripthash, key, status in zip(addresses, hashes, keys, results, strict=True):
+            if isinstance(status, BaseException):
+                synchronizer.add_queue.put_nowait(address)  # Electrum's path: its own retries and reconnects
+                continue
+            session.cache[key] = status
+            if status != electrum_synchronizer.history_status(adb.db.get_addr_history(address)):
+                status_queue.put_nowait([scripthash, status])
+            requested.discard(address)
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -280,6 +369,7 @@ class Chain:
 
     def remove_watched(self, wallet: Wallet, addresses: Iterable[str]) -> None:
         for address in addresses:
+            wallet.scripthashes.pop(address, None)
             if wallet.watched.pop(address, None) is not None:
                 wallet.stale.add(address)
         # Electrum has no way to unsubscribe an address; so once enough stale ones pile up, swap in a fresh
@@ -377,13 +467,57 @@ class Chain:
         """Whether the synchronizer's view of `address` is whole: subscribed, answered, history and every
         transaction in it fetched. Until then (after a restart, a rebuild, a reconnect) an absent payment may
         just be not loaded yet, so nothing may be concluded from absence."""
+        return not self.incomplete(wallet, [address])
+
+    def incomplete(self, wallet: Wallet, addresses: Iterable[str]) -> list[str]:
+        """The addresses among `addresses` whose view is not complete (see address_complete), in one pass.
+
+        Complete means: the current server session answered the subscription, the history stored locally is
+        the one of the latest status the server announced (Electrum keeps it in the session's cache; between
+        the answer and the history request there are task switches in which the address is in none of the
+        synchronizer's "requested" sets), no history request is open, and every transaction is fetched.
+        """
         adb = wallet.adb
         synchronizer = adb.synchronizer
-        if synchronizer is None or not adb.is_mine(address) or address in wallet.unsent:
-            return False
-        if address in synchronizer.requested_addrs or any(a == address for a, _ in synchronizer.requested_histories):
-            return False
-        return all(adb.db.get_transaction(txid) is not None for txid, _height in adb.db.get_addr_history(address))
+        interface = synchronizer.interface if synchronizer is not None else None
+        session = interface.session if interface is not None else None
+        if session is None:
+            return list(addresses)  # not connected, or a new session that has not answered anything yet
+        statuses = session.cache
+        requested = synchronizer.requested_addrs
+        histories = {a for a, _status in synchronizer.requested_histories}
+        stale = synchronizer._stale_histories  # history announced but not matching yet: the stored one is old
+        db = adb.db
+        out = []
+        for address in addresses:
+            scripthash = wallet.scripthashes.get(address)
+            if scripthash is None:
+                scripthash = address_to_scripthash(address)
+                if address in wallet.watched:
+                    wallet.scripthashes[address] = scripthash
+            key = _SUBSCRIBE + repr([scripthash])  # NotificationSession.get_hashable_key_for_rpc_call
+            if (
+                not adb.is_mine(address)
+                or address in requested
+                or address in histories
+                or address in stale
+                or key not in statuses
+            ):
+                out.append(address)
+                continue
+            history = db.get_addr_history(address)
+            if electrum_synchronizer.history_status(history) != statuses[key] or any(
+                db.get_transaction(txid) is None for txid, _height in history
+            ):
+                out.append(address)
+        return out
+
+    def prioritize(self, wallet: Wallet, addresses: Iterable[str]) -> None:
+        """Hand watched addresses still queued in the feed (after a restart) to the synchronizer now: someone is
+        asking about them. The feed skips them later (they are then in the adb)."""
+        if wallet.pending:
+            adb = wallet.adb
+            self._subscribe(adb, [a for a in addresses if a in wallet.watched and not adb.is_mine(a)])
 
     def tx_states(self, wallet: Wallet, address: str, complete: bool) -> dict[str, object]:
         """Current state per txid touching `address`: "seen", ("verified", height), or None when gone
@@ -402,10 +536,39 @@ class Chain:
                     states[txid] = None
         return states
 
+    async def server_outputs_many(self, addresses: list[str], deadline: float) -> dict[str, list[dict]]:
+        """server_outputs for many addresses, at most SERVER_CONCURRENCY requests in flight (Electrum's session
+        pipelines them; one at a time, 1000 addresses took longer than Django's 10 s client timeout while a
+        restart's re-subscription shared the session). Addresses not answered by `deadline` (loop time) are
+        left out; a server error fails the call as a whole, as before."""
+        if not addresses:
+            return {}
+        self.require_network()
+        loop = asyncio.get_running_loop()
+        semaphore = asyncio.Semaphore(SERVER_CONCURRENCY)
+
+        async def one(address: str) -> tuple[str, list[dict]]:
+            async with semaphore:
+                return address, await self.server_outputs(address)
+
+        tasks = [loop.create_task(one(address)) for address in addresses]
+        done, late = await asyncio.wait(
+            tasks, timeout=max(deadline - loop.time(), 0), return_when=asyncio.FIRST_EXCEPTION
+        )
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=5)  # let them unwind (each is a cancelled wait on the server)
+        result = {}
+        for task in done:
+            address, outputs = task.result()  # the first RPCError, if any
+            result[address] = outputs
+        return result
+
     async def server_outputs(self, address: str) -> list[dict]:
         """Outputs paying `address` fetched from the server, confirmations counted only for SPV-verified ones."""
         network = self.require_network()
-        scripthash = bitcoin.address_to_scripthash(address)
+        scripthash = address_to_scripthash(address)
         history = await self.ask(network.get_history_for_scripthash(scripthash))
         local_height = network.get_local_height()
         out = []
@@ -431,7 +594,13 @@ class Chain:
     async def fetch_tx(self, txid: str) -> Transaction:
         raw = self._tx_cache.get(txid)
         if raw is None:
-            raw = await self.ask(self.require_network().get_transaction(txid))
+            # Concurrent lookups of one txid (several addresses paid by one tx) share one request.
+            inflight = self._tx_inflight.get(txid)
+            if inflight is None:
+                inflight = asyncio.ensure_future(self.ask(self.require_network().get_transaction(txid)))
+                self._tx_inflight[txid] = inflight
+                inflight.add_done_callback(functools.partial(self._tx_fetched, txid))
+            raw = await asyncio.shield(inflight)  # one waiter cancelled (deadline) must not cancel the others'
             self._tx_cache[txid] = raw
             if len(self._tx_cache) > _TX_CACHE_SIZE:
                 self._tx_cache.popitem(last=False)
@@ -442,6 +611,12 @@ class Chain:
             self._tx_cache.pop(txid, None)
             raise RPCError(NETWORK_ERROR, "server returned a transaction that does not match its txid")
         return tx
+
+    def _tx_fetched(self, txid: str, future: asyncio.Future) -> None:
+        if self._tx_inflight.get(txid) is future:
+            del self._tx_inflight[txid]
+        if not future.cancelled():
+            future.exception()  # retrieved here too: every waiter may have been cancelled by then
 
     async def _verify(self, txid: str, height: int) -> bool:
         network = self.require_network()

@@ -30,6 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="blocks to mine when the chain is only the genesis (e.g. 101 like a fresh bitcoind regtest)",
     )
+    parser.add_argument(
+        "--no-batches",
+        action="store_true",
+        help="refuse JSON-RPC batch requests, like an Electrum server without batch support (tests a fallback)",
+    )
     parser.add_argument("--ready-file", type=Path, help="write {electrum_port, control_port, pid} here once listening")
     parser.add_argument("--log-level", default=os.environ.get("SIMULATOR_LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
@@ -47,7 +52,7 @@ async def serve(args: argparse.Namespace) -> None:
     if chain.height == 0 and args.initial_blocks > 0:
         chain.mine(min(args.initial_blocks, MAX_BLOCKS_PER_CALL))
         chain.take_changes()
-    electrum = ElectrumServer(chain)
+    electrum = ElectrumServer(chain, batches=not args.no_batches)
     control = ControlServer(chain, electrum)
     electrum_port = await electrum.start(args.host, args.port)
     control_port = await control.start(args.host, args.control_port)

@@ -95,8 +95,9 @@ class Session:
 
 
 class ElectrumServer:
-    def __init__(self, chain: Chain) -> None:
+    def __init__(self, chain: Chain, *, batches: bool = True) -> None:
         self.chain = chain
+        self.batches = batches
         self.sessions: set[Session] = set()
         # Per-method request counts: lets tests see what Electrum asked (e.g. a merkle re-fetch after a reorg).
         self.request_counts: collections.Counter[str] = collections.Counter()
@@ -181,6 +182,11 @@ class ElectrumServer:
         except (UnicodeDecodeError, json.JSONDecodeError):
             return self._error(None, PARSE_ERROR, "invalid JSON")
         if isinstance(message, list):
+            if not self.batches:  # every request of the batch refused, each under its own id
+                return [
+                    self._error(item.get("id") if isinstance(item, dict) else None, INVALID_REQUEST, "no batches")
+                    for item in message[:MAX_BATCH]
+                ] or self._error(None, INVALID_REQUEST, "no batches")
             if not message or len(message) > MAX_BATCH:
                 return self._error(None, INVALID_REQUEST, f"a batch holds 1..{MAX_BATCH} requests")
             replies = [reply for item in message if (reply := self.handle_request(session, item)) is not None]

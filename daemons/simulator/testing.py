@@ -66,6 +66,7 @@ def start_simulator(
     host: str = "127.0.0.1",
     electrum_port: int = 0,
     control_port: int = 0,
+    batches: bool = True,
     timeout: float = 15,
 ) -> SimulatorProcess:
     """Spawn `python -m daemons.simulator` and wait (bounded) until both ports listen."""
@@ -90,6 +91,8 @@ def start_simulator(
     ]
     if state_file is not None:
         command += ["--state-file", str(state_file)]
+    if not batches:
+        command.append("--no-batches")
     # The project root must be importable whichever interpreter runs it (venv or Debian's python3).
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
     with log_path.open("ab") as log:
