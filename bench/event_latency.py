@@ -6,7 +6,8 @@ the listener (`manage.py listen`) as a subprocess, on a PostgreSQL database of i
     .venv/bin/python bench/event_latency.py [--payments 200] [--database-url postgres://...]
 
 Prints p50/p95/p99/max of the latency over the payments, and the same for confirmations (mine →
-confirmed).
+confirmed), and the CPU time the listener and the Celery worker spent per payment (latencies on a
+busy machine are noisy; CPU time is a steadier measure of the work done per event).
 """
 
 import argparse
@@ -39,17 +40,34 @@ def summary(name: str, values: list[float]) -> str:
 
 
 def recreate_database(url: str) -> str:
-    import psycopg2
+    import psycopg
 
     parts = urlsplit(url)
     name = "bitcart_bench_events"
-    admin = psycopg2.connect(urlunsplit((parts.scheme, parts.netloc, "/postgres", "", "")))
+    admin = psycopg.connect(urlunsplit((parts.scheme, parts.netloc, "/postgres", "", "")))
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         cursor.execute(f"CREATE DATABASE {name}")
     admin.close()
     return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:  # exited meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        pending.extend(int(child) for child in children)
+    return total
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -141,11 +159,13 @@ def main() -> None:
             return Invoice.objects.values_list("status", flat=True).get(pk=invoice_id)
 
         paid: list[float] = []
+        cpu_before = {name: cpu_seconds(p.pid) for name, p in (("listener", listener), ("worker", worker))}
         for invoice_id, method in invoices:
             start = time.perf_counter()
             sim.pay(method.address, method.amount)
             wait_for(lambda: status(invoice_id) != "pending", 30, f"invoice {invoice_id} paid")  # noqa: B023
             paid.append(time.perf_counter() - start)
+        cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in (("listener", listener), ("worker", worker))}
 
         # One block confirms every paid invoice (required confirmations: 1).
         start = time.perf_counter()
@@ -155,6 +175,10 @@ def main() -> None:
         wait_for(lambda: not Invoice.objects.exclude(status="complete").exists(), 120, "all invoices complete")
         all_at = time.perf_counter() - start
         print(summary("pay → invoice paid (in PostgreSQL)", paid))
+        print(
+            "CPU per payment: "
+            + ", ".join(f"{name} {seconds / len(paid) * 1000:.1f} ms" for name, seconds in cpu.items())
+        )
         print(f"mine → first invoice complete: {first_at * 1000:.1f} ms")
         print(f"mine → all {len(invoices)} invoices complete (one block): {all_at * 1000:.1f} ms")
     finally:

@@ -1,3 +1,5 @@
+from collections.abc import Iterable
+
 from django.db import models
 
 from bitcart.ids import ULID_LENGTH, new_ulid
@@ -29,3 +31,18 @@ class UlidField(models.CharField):
 def money_field(**kwargs) -> models.DecimalField:
     """Decimal amount of any currency (fiat up to 3 places, BTC 8): one column shape everywhere."""
     return models.DecimalField(max_digits=28, decimal_places=12, **kwargs)
+
+
+def prefetched(instance: models.Model, **relations: Iterable[models.Model]) -> None:
+    """Fill `instance`'s reverse relations with rows the caller already holds, as
+    prefetch_related would have (so `instance.<relation>.all()` reads them without a query).
+
+    For rows this transaction just wrote (a new invoice's payment methods, say); it does what
+    Django's own prefetch does with what it fetched: a queryset whose result cache is set.
+    """
+    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
+    for name, rows in relations.items():
+        queryset = getattr(instance, name).all()
+        queryset._result_cache = list(rows)
+        queryset._prefetch_done = True
+        cache[name] = queryset

@@ -5,6 +5,9 @@ outputs of the addresses concerned and applies them through the idempotent sync 
 every (re)connect it re-registers the watch list and re-checks every watched invoice (while it
 already applies new events). So an event lost while anything was down is found again, and nothing
 is ever acknowledged before its effect is committed (nothing is acknowledged at all).
+
+The after-commit effects of those changes (live pushes, task enqueues) go to the listener's event
+loop (effects.BackgroundEffects), so the thread applying events goes on to the next one at once.
 """
 
 import asyncio
@@ -21,7 +24,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from daemons.client import DaemonClient, DaemonError
-from invoices import reconcile
+from invoices import effects, reconcile
 from invoices.watch import watch_all, watch_recent
 
 logger = logging.getLogger(__name__)
@@ -32,6 +35,7 @@ MAX_BACKOFF = 30.0
 WATCH_INTERVAL = 0.5  # seconds between looks for new invoices' addresses
 WATCH_OVERLAP = timedelta(seconds=10)  # re-look this far back: commits land out of creation order
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+EFFECTS_DRAIN = 5.0  # seconds, on stop, to send the live pushes and task enqueues still queued
 
 
 def ws_url(daemon_url: str) -> str:
@@ -47,13 +51,16 @@ class Listener:
         self.resyncs = 0
         self.watch_cursor: datetime = timezone.now()
         self.registered: dict[str, datetime] = {}  # recently registered payment methods
+        # While run() runs, after-commit effects go to its event loop (see effects.BackgroundEffects).
+        self.effects: effects.BackgroundEffects | None = None
 
     # --- blocking work, run in a thread so the websocket keeps being read ---
 
     def _db(self, function, *args, **kwargs):
         close_old_connections()
         try:
-            return function(*args, **kwargs)
+            with effects.effects_in_background(self.effects):
+                return function(*args, **kwargs)
         finally:
             close_old_connections()
 
@@ -163,7 +170,27 @@ class Listener:
                 await self.handle(message)
 
     async def run(self, *, stop: asyncio.Event | None = None) -> None:
-        stop = stop or asyncio.Event()
+        runner = effects.BackgroundEffects(asyncio.get_running_loop())
+        effects_task = asyncio.ensure_future(runner.run())
+        effects_task.add_done_callback(self._effects_stopped)
+        self.effects = runner
+        try:
+            await self._run(stop=stop or asyncio.Event())
+        finally:
+            self.effects = None
+            if not effects_task.done():
+                try:
+                    await asyncio.wait_for(runner.queue.join(), timeout=EFFECTS_DRAIN)
+                except TimeoutError:
+                    logger.warning("listener stopping with %s effect(s) unsent", runner.queue.qsize())
+                effects_task.cancel()
+
+    def _effects_stopped(self, task: asyncio.Task) -> None:
+        self.effects = None  # from now on effects run in the committing thread again
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("background effects stopped (%r); running them in place", task.exception())
+
+    async def _run(self, *, stop: asyncio.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
             connection = asyncio.ensure_future(self.run_once())

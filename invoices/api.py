@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -110,9 +110,9 @@ class InvoiceViewSet(ApiViewSet):
             invoice, created = invoice_create(store=store, **kwargs), True
         if not created:
             return self._represent(invoices_queryset().get(pk=invoice.pk))
-        prefetch_related_objects([invoice], "payment_methods__payments", "invoice_products__product")
+        # A new invoice holds its payment methods and lines already (no query to read them).
         if owner:
-            return invoice_snapshot(invoice)
+            return invoice.snapshot_at_creation or invoice_snapshot(invoice)
         return PublicInvoiceSerializer(invoice).data
 
     # --- routes ---

@@ -5,11 +5,15 @@ here (live push to the checkout page, the Celery task that fans out webhooks, e-
 notifications) is best-effort delivery of something the database already holds.
 """
 
+import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
@@ -48,14 +52,86 @@ def invoice_event_dispatch(event_id: int) -> None:
         logger.warning("could not queue invoice event %s: %s", event_id, exc)
 
 
+def deliver(invoice_id: str, state: dict, event_id: int | None) -> None:
+    """The effects of one committed change, in this thread."""
+    invoice_push(invoice_id, state)
+    if event_id is not None:
+        invoice_event_dispatch(event_id)
+
+
+class BackgroundEffects:
+    """After-commit effects handed to a long-running event loop (the listener's) instead of run in
+    the committing thread, so they never hold up the next change.
+
+    Live pushes go out in commit order over the loop's one channel-layer connection (in a thread,
+    async_to_sync starts a thread and an event loop, and connects to Redis, for every push); task
+    enqueues run in the loop's executor. Whatever is still queued when the process stops is lost
+    without harm: the page polls, and the outbox sweep queues every undispatched event again.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, limit: int = 10_000):
+        self.loop = loop
+        self.queue: asyncio.Queue[tuple[str, dict, int | None]] = asyncio.Queue(limit)
+
+    def submit(self, invoice_id: str, state: dict, event_id: int | None) -> None:
+        """Thread-safe; returns at once."""
+        try:
+            self.loop.call_soon_threadsafe(self._put, (invoice_id, state, event_id))
+        except RuntimeError:  # the loop has closed (the process is stopping): deliver here
+            deliver(invoice_id, state, event_id)
+
+    def _put(self, item: tuple[str, dict, int | None]) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            logger.warning("effects queue full: no live push for invoice %s (event %s is swept)", item[0], item[2])
+
+    async def run(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            invoice_id, state, event_id = await self.queue.get()
+            try:
+                if layer is not None:
+                    try:
+                        await layer.group_send(invoice_group(invoice_id), {"type": "invoice.update", "data": state})
+                    except (RedisError, OSError) as exc:
+                        logger.warning("live push for invoice %s failed: %s", invoice_id, exc)
+                if event_id is not None:
+                    await self.loop.run_in_executor(None, _dispatch_in_worker_thread, event_id)
+            finally:
+                self.queue.task_done()
+
+
+def _dispatch_in_worker_thread(event_id: int) -> None:
+    try:
+        invoice_event_dispatch(event_id)
+    finally:
+        close_old_connections()  # an eager task (tests) used this pool thread's connection: give it back
+
+
+_background: ContextVar[BackgroundEffects | None] = ContextVar("invoice_background_effects", default=None)
+
+
+@contextmanager
+def effects_in_background(runner: BackgroundEffects | None) -> Iterator[None]:
+    """Changes committed in this block hand their effects to `runner` (None: run them in place)."""
+    token = _background.set(runner)
+    try:
+        yield
+    finally:
+        _background.reset(token)
+
+
 def on_invoice_changed(invoice, event_id: int | None) -> None:
     """Schedule the after-commit effects of a change made in the current transaction."""
     state = invoice_public_state(invoice)
     invoice_id = invoice.pk
+    background = _background.get()
 
     def _after_commit() -> None:
-        invoice_push(invoice_id, state)
-        if event_id is not None:
-            invoice_event_dispatch(event_id)
+        if background is not None:
+            background.submit(invoice_id, state, event_id)
+        else:
+            deliver(invoice_id, state, event_id)
 
     transaction.on_commit(_after_commit, robust=True)

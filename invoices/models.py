@@ -55,6 +55,10 @@ class Invoice(models.Model):
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
 
+    # Not a column: the owner's view (invoice_snapshot) that invoice_create built for the
+    # invoice.created webhook, so the API answers with it instead of serializing twice.
+    snapshot_at_creation: dict | None = None
+
     class Meta:
         ordering = ["-created"]
         indexes = [

@@ -4,6 +4,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -11,7 +12,7 @@ from rest_framework import serializers
 from rest_framework.utils.encoders import JSONEncoder
 
 from bitcart.money import decimals, format_btc, quantize
-from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment, PaymentMethod
+from invoices.models import ExceptionStatus, Invoice, InvoiceProduct, InvoiceStatus, Payment, PaymentMethod
 
 
 def format_amount(amount: Decimal, currency: str) -> str:
@@ -272,7 +273,18 @@ class CustomerUpdateSerializer(serializers.Serializer):
     notes = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
 
+def invoice_snapshot_prefetch(invoice: Invoice) -> None:
+    """Load the relations invoice_snapshot reads that are not prefetched on `invoice` yet."""
+    prefetch_related_objects(
+        [invoice],
+        "payment_methods__payments",
+        Prefetch("invoice_products", queryset=InvoiceProduct.objects.select_related("product")),
+        "store",
+    )
+
+
 def invoice_snapshot(invoice: Invoice) -> dict[str, Any]:
     """The owner's full view as plain JSON data (webhook payloads are frozen copies of it)."""
+    invoice_snapshot_prefetch(invoice)
     data = InvoiceSerializer(invoice).data
     return json.loads(json.dumps(data, cls=JSONEncoder))

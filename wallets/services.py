@@ -50,11 +50,10 @@ def wallet_create(
 
 
 def wallet_allocate_index(*, wallet_id: str) -> int:
-    """Reserve the next derivation index. Must run inside the caller's transaction: the row stays
-    locked until commit, and a rolled-back invoice gives its index back (nothing was handed out).
-
-    One statement (UPDATE ... RETURNING, PostgreSQL and SQLite >= 3.35) on the hot path of every
-    invoice."""
+    """Reserve the next derivation index: one atomic statement (UPDATE ... RETURNING, PostgreSQL
+    and SQLite >= 3.35), so two callers never get the same index. Inside a transaction the wallet
+    row stays locked until its commit (and a rollback gives the index back); invoice creation calls
+    it outside its transaction so that invoices of one wallet do not queue behind each other."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Wallet._meta.db_table} SET next_index = next_index + 1 WHERE id = %s RETURNING next_index",

@@ -25,7 +25,7 @@ import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, prefetch_related_objects
+from django.db.models import F, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -113,17 +113,20 @@ def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return not endpoint.events or event_type in endpoint.events
 
 
-def webhook_event_record(*, invoice: Invoice, event: InvoiceEvent, snapshot: dict | None = None) -> WebhookEvent | None:
+def webhook_event_record(
+    *, invoice: Invoice, event: InvoiceEvent, snapshot: dict | None = None, event_is_new: bool = False
+) -> WebhookEvent | None:
     """Write the event and its delivery messages in the caller's transaction; deliver after commit.
 
     Idempotent per InvoiceEvent (recording it twice writes nothing the second time). `snapshot` is
-    the invoice's owner view if the caller already has it (the API serialized it for its response).
+    the invoice's owner view if the caller already has it (the API serialized it for its response);
+    otherwise it is built from what is prefetched on `invoice`, loading only what is missing.
+    `event_is_new`: the caller created `event` in this transaction, so nothing can have recorded
+    it yet and the insert needs no savepoint.
     """
     from invoices.serializers import invoice_snapshot
 
     if snapshot is None:
-        # The snapshot reads every payment method, payment and product line: load them once.
-        prefetch_related_objects([invoice], "payment_methods__payments", "invoice_products__product")
         snapshot = invoice_snapshot(invoice)
     event_type = webhook_event_type(event)
     payload = {
@@ -134,18 +137,22 @@ def webhook_event_record(*, invoice: Invoice, event: InvoiceEvent, snapshot: dic
         "previous_exception_status": event.old_exception_status or None,
         "data": snapshot,
     }
-    try:
-        with transaction.atomic():
-            webhook_event = WebhookEvent.objects.create(
-                id=f"evt_{new_ulid()}",
-                store_id=invoice.store_id,
-                invoice=invoice,
-                invoice_event=event,
-                type=event_type,
-                payload=payload,
-            )
-    except IntegrityError:
-        return None  # already recorded
+    webhook_event = WebhookEvent(
+        id=f"evt_{new_ulid()}",
+        store_id=invoice.store_id,
+        invoice=invoice,
+        invoice_event=event,
+        type=event_type,
+        payload=payload,
+    )
+    if event_is_new:
+        webhook_event.save(force_insert=True)
+    else:
+        try:
+            with transaction.atomic():
+                webhook_event.save(force_insert=True)
+        except IntegrityError:
+            return None  # already recorded
     now = timezone.now()
     messages = [
         WebhookMessage(
