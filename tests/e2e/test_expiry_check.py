@@ -1,0 +1,90 @@
+"""The expiry sweep asks the daemon before expiring: a payment nothing saw (listener or daemon down
+when it came) is applied in time, and without an answer from the daemon nothing expires."""
+
+import socket
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from invoices import services, tasks
+from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus, Payment
+from invoices.reconcile import PENDING_ROUNDS
+from invoices.tasks import invoices_expire_task
+from tests.e2e.test_reconcile_pending import BudgetClient
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+S = InvoiceStatus
+E = ExceptionStatus
+
+
+def state(invoice_id: str) -> tuple[str, str, Decimal]:
+    invoice = Invoice.objects.get(pk=invoice_id)
+    return invoice.status, invoice.exception_status, invoice.sent_amount
+
+
+def status_changes(invoice_id: str) -> list[tuple[str, str, str, str]]:
+    events = InvoiceEvent.objects.filter(invoice_id=invoice_id, kind=InvoiceEvent.Kind.STATUS).order_by("id")
+    return list(events.values_list("old_status", "new_status", "old_exception_status", "new_exception_status"))
+
+
+def make_due(invoice: Invoice) -> None:
+    """The deadline passed while nothing was watching (the monitoring window is still open)."""
+    Invoice.objects.filter(pk=invoice.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_payment_made_while_no_listener_ran_counts_as_in_time(store, daemon_client, sim):
+    # No listener at all: the address was never even registered with the daemon.
+    paid_invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
+    unpaid_invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
+    method = paid_invoice.payment_methods.get()
+    paid = sim.pay(method.address, 100_000)
+    make_due(paid_invoice)
+    make_due(unpaid_invoice)
+
+    assert invoices_expire_task() == 1
+
+    assert state(paid_invoice.pk) == (S.PAID, E.NONE, Decimal("0.001"))
+    assert list(Payment.objects.filter(payment_method=method).values_list("txid", "vout", "amount")) == [
+        (paid["txid"], paid["vout"], 100_000)
+    ]
+    assert status_changes(paid_invoice.pk) == [(S.PENDING, S.PAID, E.NONE, E.NONE)]
+    assert state(unpaid_invoice.pk) == (S.EXPIRED, E.NONE, Decimal(0))
+    assert invoices_expire_task() == 0  # nothing due any more
+
+
+def test_nothing_expires_while_the_daemon_cannot_answer(store, daemon_client, settings):
+    invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
+    make_due(invoice)
+    real_daemon = settings.BTC_DAEMON_URL
+    settings.BTC_DAEMON_URL = f"http://127.0.0.1:{closed_port()}"
+
+    assert invoices_expire_task() == 0
+    assert state(invoice.pk) == (S.PENDING, E.NONE, Decimal(0))
+    assert status_changes(invoice.pk) == []
+
+    settings.BTC_DAEMON_URL = real_daemon  # the daemon is back: the unpaid invoice expires
+    assert invoices_expire_task() == 1
+    assert state(invoice.pk) == (S.EXPIRED, E.NONE, Decimal(0))
+
+
+def test_invoices_the_daemon_cannot_answer_for_yet_do_not_expire(store, daemon_client, sim, monkeypatch):
+    # The daemon is up but still loading (after a restart): it answers `pending` for these addresses.
+    paid_invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
+    sim.pay(paid_invoice.payment_methods.get().address, 100_000)
+    make_due(paid_invoice)
+    monkeypatch.setattr(tasks, "DaemonClient", lambda: BudgetClient(daemon_client, starved=PENDING_ROUNDS))
+
+    assert invoices_expire_task() == 0
+    assert state(paid_invoice.pk) == (S.PENDING, E.NONE, Decimal(0))
+
+    monkeypatch.undo()  # it has loaded them: the payment counts as in time
+    assert invoices_expire_task() == 0
+    assert state(paid_invoice.pk) == (S.PAID, E.NONE, Decimal("0.001"))
