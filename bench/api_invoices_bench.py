@@ -15,6 +15,7 @@ Celery tasks queued by invoice creation (address watch) go to a Redis database o
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -54,13 +55,12 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def recreate_database(url: str) -> None:
-    import psycopg2
+    import psycopg
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     admin = urlunsplit(parts._replace(path="/postgres"))
-    connection = psycopg2.connect(admin, connect_timeout=5)
-    connection.autocommit = True
+    connection = psycopg.connect(admin, connect_timeout=5, autocommit=True)
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{name}"')
@@ -73,38 +73,96 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def run_clients(base: str, secret: str, store_id: str, total: int, clients: int, warmup: int):
+class Connection:
+    """One HTTP/1.1 keep-alive connection that sends a prepared request and reads the response.
+
+    Deliberately minimal (Content-Length bodies only, which is all Django sends here): the clients
+    share the server's two cores, and a full HTTP client library spent more CPU per request than
+    the view does, which would measure the client instead of the server.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), timeout=30)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = next(
+            (int(v) for k, _, v in (line.partition(":") for line in lines[1:]) if k.lower() == "content-length"), None
+        )
+        if length is None:
+            raise RuntimeError(f"response without Content-Length: {lines[0]}")
+        body = await asyncio.wait_for(self.reader.readexactly(length), timeout=30)
+        return status, body
+
+
+def post_request(port: int, path: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def run_clients(port: int, secret: str, store_id: str, total: int, clients: int):
     headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
-    body = {"store_id": store_id, "price": "0.001", "currency": "BTC"}
+    raw = post_request(
+        port, "/api/invoices", headers, json.dumps({"store_id": store_id, "price": "0.001", "currency": "BTC"}).encode()
+    )
     samples: list[float] = []
     errors: dict[int, int] = {}
-    remaining = total + warmup
-    lock = asyncio.Lock()
+    remaining = total
+    addresses: set[str] = set()
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal remaining
-        while True:
-            async with lock:
-                if remaining <= 0:
-                    return
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout=10)
+        connection = Connection(reader, writer)
+        try:
+            while remaining > 0:
                 remaining -= 1
-                measured = remaining < total
-            started = time.perf_counter()
-            response = await client.post(f"{base}/api/invoices", json=body, headers=headers)
-            elapsed = (time.perf_counter() - started) * 1000
-            if response.status_code != 201:
-                errors[response.status_code] = errors.get(response.status_code, 0) + 1
-            elif measured:
+                started = time.perf_counter()
+                status, body = await connection.request(raw)
+                elapsed = (time.perf_counter() - started) * 1000
+                if status != 201:
+                    errors[status] = errors.get(status, 0) + 1
+                    continue
+                addresses.add(json.loads(body)["payments"][0]["payment_address"])
                 samples.append(elapsed)
+        finally:
+            writer.close()
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    timeout = httpx.Timeout(30.0)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-        # Warm-up (imports, connections, caches) is not measured: the first `warmup` requests.
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
-        wall = time.perf_counter() - started
-    return samples, errors, wall
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return samples, errors, time.perf_counter() - started, addresses
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of processes, from /proc (0 for one that has ended)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def server_pids(pid: int) -> list[int]:
+    return [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def backend_pids(url: str) -> list[int]:
+    """PostgreSQL backends connected to the bench database (the servers' pooled connections)."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=5, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [pid for (pid,) in rows]
 
 
 def main() -> int:
@@ -113,6 +171,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument(
+        "--no-db-pool",
+        dest="db_pool",
+        action="store_false",
+        help="one PostgreSQL connection per request (DB_POOL=false)",
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
@@ -127,9 +191,9 @@ def main() -> int:
         "BTC_NETWORK": "regtest",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
-        # Under ASGI every request runs in its own thread: persistent connections would pile up
-        # (one per finished thread) until PostgreSQL refuses clients, so connections close per request.
-        "CONN_MAX_AGE": os.environ.get("BENCH_CONN_MAX_AGE", "0"),
+        # Connections come from the per-process pool (DB_POOL, on by default); --no-db-pool
+        # measures the old one-connection-per-request setup.
+        "DB_POOL": str(args.db_pool).lower(),
     }
     python = sys.executable
     recreate_database(database_url)
@@ -160,10 +224,14 @@ def main() -> int:
                 print("server did not start", file=sys.stderr)
                 return 1
             time.sleep(0.2)
+        # Warm-up (imports, connections, caches) is not measured.
+        asyncio.run(run_clients(port, secret, store_id, args.warmup, args.clients))
         load_before = os.getloadavg()[0]
-        samples, errors, wall = asyncio.run(
-            run_clients(base, secret, store_id, args.requests, args.clients, args.warmup)
-        )
+        servers, backends = server_pids(server.pid), backend_pids(database_url)
+        server_cpu, database_cpu = cpu_seconds(servers), cpu_seconds(backends)
+        samples, errors, wall, addresses = asyncio.run(run_clients(port, secret, store_id, args.requests, args.clients))
+        server_cpu = cpu_seconds(servers) - server_cpu
+        database_cpu = cpu_seconds(backends) - database_cpu
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -171,15 +239,20 @@ def main() -> int:
 
         redis.Redis.from_url(redis_url, socket_timeout=5).delete("celery")
 
-    measured_wall = wall * len(samples) / max(1, len(samples) + args.warmup)
     print(f"cores {os.cpu_count()}  uvicorn workers {args.workers}  clients {args.clients}  load avg {load_before:.2f}")
     print(f"invoices created {len(samples)} (+{args.warmup} warm-up)  errors {errors or 'none'}")
-    print(f"throughput {len(samples) / measured_wall:7.1f} invoices/s (over {wall:.1f} s wall incl. warm-up)")
+    print(f"distinct addresses {len(addresses)}")
+    print(f"throughput {len(samples) / wall:7.1f} invoices/s over {wall:.1f} s")
     print(
         f"latency    p50 {statistics.median(samples):6.1f} ms  p95 {percentile(samples, 0.95):6.1f} ms"
         f"  p99 {percentile(samples, 0.99):6.1f} ms  max {max(samples):6.1f} ms"
     )
-    return 0 if not errors else 1
+    count = max(1, len(samples))
+    print(
+        f"CPU per invoice: uvicorn {server_cpu * 1000 / count:.2f} ms, PostgreSQL {database_cpu * 1000 / count:.2f} ms"
+        + ("" if args.db_pool else " (backends opened per request are not counted)")
+    )
+    return 0 if not errors and len(addresses) == len(samples) else 1
 
 
 if __name__ == "__main__":

@@ -75,10 +75,10 @@ class Postgres:
         self.name = f"bitcart_browser_{secrets.token_hex(4)}"
 
     def _execute(self, sql: str) -> None:
-        import psycopg2
+        import psycopg
 
         # libpq knows postgres:// and postgresql://, not django-environ's other spellings.
-        connection = psycopg2.connect(urlunsplit(self.url._replace(scheme="postgresql")), connect_timeout=10)
+        connection = psycopg.connect(urlunsplit(self.url._replace(scheme="postgresql")), connect_timeout=10)
         try:
             connection.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
             with connection.cursor() as cursor:

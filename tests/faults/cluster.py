@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg2
+import psycopg
 import redis
 
 from daemons.btc.testing import DaemonProcess, start_daemon
@@ -125,7 +125,7 @@ class Cluster:
 
     def _admin(self, statement: str) -> None:
         # Not `with connection:` (that opens a transaction block, where CREATE DATABASE is refused).
-        connection = psycopg2.connect(PG_ADMIN_DSN)
+        connection = psycopg.connect(PG_ADMIN_DSN)
         try:
             connection.autocommit = True
             with connection.cursor() as cursor:
@@ -139,7 +139,7 @@ class Cluster:
 
     def db(self):
         """A connection to the cluster's database (autocommit), for setup and assertions."""
-        connection = psycopg2.connect(self.env["DATABASE_URL"])
+        connection = psycopg.connect(self.env["DATABASE_URL"])
         connection.autocommit = True
         return connection
 
