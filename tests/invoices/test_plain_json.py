@@ -7,11 +7,14 @@ from decimal import Decimal
 
 import pytest
 from django.utils.translation import gettext_lazy
+from rest_framework import serializers
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.utils.serializer_helpers import ReturnDict, ReturnList
 
 from invoices.models import InvoiceStatus
 from invoices.serializers import plain_json
+
+OWNER: serializers.Serializer = serializers.Serializer()  # what DRF return containers point back to
 
 
 def round_trip(value):
@@ -25,9 +28,9 @@ def round_trip(value):
         ReturnDict(
             {
                 "status": InvoiceStatus.PAID,
-                "list": ReturnList([ReturnDict({"x": 1}, serializer=None)], serializer=None),
+                "list": ReturnList([ReturnDict({"x": 1}, serializer=OWNER)], serializer=OWNER),
             },
-            serializer=None,
+            serializer=OWNER,
         ),
         {
             "price": Decimal("0.00100000"),
@@ -46,7 +49,7 @@ def test_same_as_a_json_round_trip(value):
 
 def test_gives_plain_types_and_a_copy():
     inner = {"k": [1]}
-    value = ReturnDict({"inner": inner, "status": InvoiceStatus.PAID}, serializer=None)
+    value = ReturnDict({"inner": inner, "status": InvoiceStatus.PAID}, serializer=OWNER)
     result = plain_json(value)
     assert type(result) is dict and type(result["status"]) is str and result["inner"] is not inner
     result["inner"]["k"].append(2)
