@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils.encoders import JSONEncoder
 
+from bitcart.api import OutputSerializer
 from bitcart.money import decimals, format_btc, quantize
 from invoices.models import ExceptionStatus, Invoice, InvoiceProduct, InvoiceStatus, Payment, PaymentMethod
 
@@ -42,7 +43,7 @@ class PriceField(serializers.Field):
 extend_schema_field({"oneOf": [{"type": "string", "maxLength": 40}, {"type": "number"}]})(PriceField)
 
 
-class PaymentMethodSerializer(serializers.Serializer):
+class PaymentMethodSerializer(OutputSerializer):
     """One way to pay (Bitcart's `payments[]` entry)."""
 
     id = serializers.CharField()
@@ -98,7 +99,7 @@ def _counted(payments) -> list[Payment]:
     return [p for p in payments if p.state != Payment.State.DROPPED]
 
 
-class PublicInvoiceSerializer(serializers.Serializer):
+class PublicInvoiceSerializer(OutputSerializer):
     """What anyone with the invoice id (the buyer's checkout page) may see."""
 
     id = serializers.CharField()
