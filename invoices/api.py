@@ -83,9 +83,10 @@ class InvoiceViewSet(ApiViewSet):
 
     def _store_for_create(self, store_id: str) -> tuple[Store, bool]:
         """(store, caller is its authorized owner). Others create only where the store allows it."""
-        store = Store.objects.filter(pk=store_id).first()
-        if store is None:
-            raise NotFound("Store not found", code="store_not_found")
+        try:
+            store = Store.objects.get(pk=store_id)
+        except Store.DoesNotExist:
+            raise NotFound("Store not found", code="store_not_found") from None
         user = self.request.user
         if user.is_authenticated and store.owner_id == user.pk and self.grant().allows_store(store.pk):
             return store, True

@@ -284,6 +284,8 @@ DEFAULT_STORE_CURRENCY = env.str("DEFAULT_STORE_CURRENCY", default="USD")
 WEB_HOST = env.str("WEB_HOST", default="127.0.0.1")
 WEB_PORT = env.int("WEB_PORT", default=8000)
 WEB_WORKERS = env.int("WEB_WORKERS", default=1)
+# Requests on one keep-alive connection before the client is asked to reconnect (bitcart.asgi); 0: never.
+WEB_KEEPALIVE_REQUESTS = env.int("WEB_KEEPALIVE_REQUESTS", default=20)
 
 LOGGING = {
     "version": 1,
