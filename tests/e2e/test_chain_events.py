@@ -5,15 +5,14 @@ the services re-derive the invoice. Each test asserts the invoice, its Payment r
 events (one per change, in order).
 """
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from invoices import services
-from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus, Payment, PaymentMethod
+from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment, PaymentMethod
 from invoices.watch import invoice_watch
+from tests.e2e.checks import expire_now, payments, state, status_changes
 from tests.waiting import wait_for as _wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -24,21 +23,6 @@ WAIT = 30  # seconds; a chain change reaches the database in well under a second
 
 def wait_for(predicate, *, timeout: float = WAIT, what: str = "condition"):
     return _wait_for(predicate, timeout=timeout, what=what)
-
-
-def state(invoice_id: str) -> tuple[str, str, Decimal]:
-    invoice = Invoice.objects.get(pk=invoice_id)
-    return invoice.status, invoice.exception_status, invoice.sent_amount
-
-
-def status_changes(invoice_id: str) -> list[tuple[str, str, str, str]]:
-    events = InvoiceEvent.objects.filter(invoice_id=invoice_id, kind=InvoiceEvent.Kind.STATUS).order_by("id")
-    return list(events.values_list("old_status", "new_status", "old_exception_status", "new_exception_status"))
-
-
-def payments(method: PaymentMethod) -> list[tuple[str, int, int, int, str]]:
-    rows = Payment.objects.filter(payment_method=method).order_by("txid", "vout")
-    return list(rows.values_list("txid", "vout", "amount", "confirmations", "state"))
 
 
 @pytest.fixture
@@ -56,14 +40,9 @@ def open_invoice(store, daemon_client, listener):
     return make
 
 
-def _expire_now(invoice: Invoice) -> None:
-    """Move the deadline into the past; the monitoring window (monitor_until) stays in the future."""
-    Invoice.objects.filter(pk=invoice.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-
-
 def test_late_payment_is_recorded_as_paid_late(open_invoice, sim):
     invoice, method = open_invoice(confirmations=2)
-    _expire_now(invoice)
+    expire_now(invoice)
     assert services.invoices_expire() >= 1
     assert state(invoice.pk) == (S.EXPIRED, E.NONE, Decimal(0))
 
@@ -103,7 +82,7 @@ def test_dropped_zero_conf_after_expiry_is_invalid(open_invoice, sim):
     invoice, method = open_invoice(confirmations=1)
     paid = sim.pay(method.address, 100_000)
     wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid")
-    _expire_now(invoice)
+    expire_now(invoice)
     assert services.invoices_expire() == 0  # a paid invoice does not expire
 
     sim.drop(paid["txid"])

@@ -2,36 +2,20 @@
 when it came) is applied in time, and without an answer from the daemon nothing expires."""
 
 import socket
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from invoices import services, tasks
-from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus, Payment
+from invoices.models import ExceptionStatus, InvoiceStatus, Payment
 from invoices.reconcile import PENDING_ROUNDS
 from invoices.tasks import invoices_expire_task
+from tests.e2e.checks import expire_now, state, status_changes
 from tests.e2e.test_reconcile_pending import BudgetClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 S = InvoiceStatus
 E = ExceptionStatus
-
-
-def state(invoice_id: str) -> tuple[str, str, Decimal]:
-    invoice = Invoice.objects.get(pk=invoice_id)
-    return invoice.status, invoice.exception_status, invoice.sent_amount
-
-
-def status_changes(invoice_id: str) -> list[tuple[str, str, str, str]]:
-    events = InvoiceEvent.objects.filter(invoice_id=invoice_id, kind=InvoiceEvent.Kind.STATUS).order_by("id")
-    return list(events.values_list("old_status", "new_status", "old_exception_status", "new_exception_status"))
-
-
-def make_due(invoice: Invoice) -> None:
-    """The deadline passed while nothing was watching (the monitoring window is still open)."""
-    Invoice.objects.filter(pk=invoice.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
 
 def closed_port() -> int:
@@ -46,8 +30,8 @@ def test_a_payment_made_while_no_listener_ran_counts_as_in_time(store, daemon_cl
     unpaid_invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
     method = paid_invoice.payment_methods.get()
     paid = sim.pay(method.address, 100_000)
-    make_due(paid_invoice)
-    make_due(unpaid_invoice)
+    expire_now(paid_invoice)
+    expire_now(unpaid_invoice)
 
     assert invoices_expire_task() == 1
 
@@ -62,7 +46,7 @@ def test_a_payment_made_while_no_listener_ran_counts_as_in_time(store, daemon_cl
 
 def test_nothing_expires_while_the_daemon_cannot_answer(store, daemon_client, settings):
     invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
-    make_due(invoice)
+    expire_now(invoice)
     real_daemon = settings.BTC_DAEMON_URL
     settings.BTC_DAEMON_URL = f"http://127.0.0.1:{closed_port()}"
 
@@ -79,7 +63,7 @@ def test_invoices_the_daemon_cannot_answer_for_yet_do_not_expire(store, daemon_c
     # The daemon is up but still loading (after a restart): it answers `pending` for these addresses.
     paid_invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
     sim.pay(paid_invoice.payment_methods.get().address, 100_000)
-    make_due(paid_invoice)
+    expire_now(paid_invoice)
     monkeypatch.setattr(tasks, "DaemonClient", lambda: BudgetClient(daemon_client, starved=PENDING_ROUNDS))
 
     assert invoices_expire_task() == 0
