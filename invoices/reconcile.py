@@ -135,7 +135,9 @@ def sync_invoices(invoice_ids: list[str], *, client: DaemonClient, cause: str) -
 
 
 def sync_addresses(*, xpub: str, addresses: list[str], client: DaemonClient, cause: str) -> int:
-    targets = _targets(PaymentMethod.objects.filter(wallet__xpub=xpub, address__in=addresses))
+    """The listener's path for a daemon event: the wallet is known, so one query finds the targets."""
+    rows = PaymentMethod.objects.filter(wallet__xpub=xpub, address__in=addresses).values_list("pk", "address")
+    targets = [(method_id, address, xpub) for method_id, address in rows]
     return _sync_targets(targets, client=client, cause=cause).changed if targets else 0
 
 
