@@ -7,7 +7,8 @@ added through the admin's service-backed form, never deleted.
 
 from django.db import migrations
 
-GROUP = "Merchants"
+from bitcart import migration_permissions
+
 ALL = ("view", "add", "change", "delete")
 PERMISSIONS = {
     ("stores", "store"): ALL,
@@ -25,28 +26,12 @@ PERMISSIONS = {
 
 
 def create_group(apps, schema_editor):
-    # Permissions are normally created by post_migrate, after every migration has run; on a fresh
-    # database they do not exist yet here, so they are created now, the way Django names them.
-    db = schema_editor.connection.alias
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    Permission = apps.get_model("auth", "Permission")
-    Group = apps.get_model("auth", "Group")
-    group, _ = Group.objects.using(db).get_or_create(name=GROUP)
-    for (app_label, model_name), actions in PERMISSIONS.items():
-        verbose_name = apps.get_model(app_label, model_name)._meta.verbose_name
-        content_type, _ = ContentType.objects.using(db).get_or_create(app_label=app_label, model=model_name)
-        for action in actions:
-            permission, _ = Permission.objects.using(db).get_or_create(
-                content_type=content_type,
-                codename=f"{action}_{model_name}",
-                defaults={"name": f"Can {action} {verbose_name}"},
-            )
-            group.permissions.add(permission)
+    migration_permissions.grant(apps, schema_editor, PERMISSIONS)
 
 
 def delete_group(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
-    Group.objects.using(schema_editor.connection.alias).filter(name=GROUP).delete()
+    Group.objects.using(schema_editor.connection.alias).filter(name=migration_permissions.MERCHANTS).delete()
 
 
 class Migration(migrations.Migration):

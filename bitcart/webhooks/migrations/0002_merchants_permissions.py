@@ -5,7 +5,8 @@ Webhooks: merchants manage their endpoints, read the outbox and delivery log, an
 
 from django.db import migrations
 
-GROUP = "Merchants"
+from bitcart import migration_permissions
+
 PERMISSIONS = {
     ("webhooks", "webhookendpoint"): ("view", "add", "change", "delete"),
     # The outbox and the delivery log are written by services; merchants look and redeliver.
@@ -15,35 +16,11 @@ PERMISSIONS = {
 
 
 def grant(apps, schema_editor):
-    # As in stores' migration: permissions are created here, post_migrate has not run yet.
-    db = schema_editor.connection.alias
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    Permission = apps.get_model("auth", "Permission")
-    Group = apps.get_model("auth", "Group")
-    group, _ = Group.objects.using(db).get_or_create(name=GROUP)
-    for (app_label, model_name), actions in PERMISSIONS.items():
-        verbose_name = apps.get_model(app_label, model_name)._meta.verbose_name
-        content_type, _ = ContentType.objects.using(db).get_or_create(app_label=app_label, model=model_name)
-        for action in actions:
-            permission, _ = Permission.objects.using(db).get_or_create(
-                content_type=content_type,
-                codename=f"{action}_{model_name}",
-                defaults={"name": f"Can {action} {verbose_name}"},
-            )
-            group.permissions.add(permission)
+    migration_permissions.grant(apps, schema_editor, PERMISSIONS)
 
 
 def revoke(apps, schema_editor):
-    Permission = apps.get_model("auth", "Permission")
-    Group = apps.get_model("auth", "Group")
-    group = Group.objects.using(schema_editor.connection.alias).filter(name=GROUP).first()
-    if group is None:
-        return
-    for (app_label, model_name), actions in PERMISSIONS.items():
-        codenames = [f"{action}_{model_name}" for action in actions]
-        group.permissions.remove(
-            *Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
-        )
+    migration_permissions.revoke(apps, schema_editor, PERMISSIONS)
 
 
 class Migration(migrations.Migration):
