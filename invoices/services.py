@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from bitcart.errors import TransitionNotAllowed, ValidationFailed
@@ -29,7 +29,7 @@ from bitcart.money import (
 )
 from bitcart.webhooks.services import webhook_event_record
 from invoices import effects
-from invoices.locks import invoice_lock
+from invoices.locks import invoice_lock, invoice_lock_by_method
 from invoices.models import (
     ExceptionStatus,
     Invoice,
@@ -491,24 +491,6 @@ def invoice_recompute(
 # --- payments -------------------------------------------------------------------------------
 
 
-def _invoice_lock_of_method(payment_method_id: str) -> Invoice:
-    """invoice_lock, found by one of its payment methods, with what the webhook snapshot reads
-    besides payments: its store, and its product lines when it has none (most invoices). One
-    query; only the invoice row is locked, not the store's."""
-    try:
-        invoice = (
-            Invoice.objects.select_for_update(of=("self",))
-            .select_related("store")
-            .annotate(has_lines=Exists(InvoiceProduct.objects.filter(invoice=OuterRef("pk"))))
-            .get(payment_methods=payment_method_id)
-        )
-    except Invoice.DoesNotExist:
-        raise PaymentMethod.DoesNotExist(f"Payment method {payment_method_id} not found") from None
-    if not invoice.has_lines:
-        prefetched(invoice, invoice_products=[])
-    return invoice
-
-
 def _upsert_output(payment_method_id: str, payments: list[Payment], output: Output, events: list[dict]) -> bool:
     """Insert or update one output's Payment row; True if anything changed. Only new outputs and
     state changes are events worth recording; a confirmation count moving is not.
@@ -577,7 +559,7 @@ def payment_method_sync(
     """
     outputs = list(outputs)
     with transaction.atomic():
-        invoice = _invoice_lock_of_method(payment_method_id)
+        invoice = invoice_lock_by_method(payment_method_id)
         # All the status and the webhook snapshot read, loaded once under the lock; the writes
         # below keep these objects equal to their rows.
         method = next(m for m in _methods_with_payments(invoice) if m.pk == payment_method_id)

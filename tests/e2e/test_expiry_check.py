@@ -11,7 +11,7 @@ from invoices.models import ExceptionStatus, InvoiceStatus, Payment
 from invoices.reconcile import PENDING_ROUNDS
 from invoices.tasks import invoices_expire_task
 from tests.e2e.checks import expire_now, state, status_changes
-from tests.e2e.test_reconcile_pending import BudgetClient
+from tests.e2e.clients import BudgetClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 S = InvoiceStatus

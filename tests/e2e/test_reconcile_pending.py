@@ -4,29 +4,12 @@ about them, and they are asked again within the same pass."""
 
 import pytest
 
-from daemons.client import AddressOutputs, DaemonClient
 from invoices import services
 from invoices.models import Invoice, InvoiceStatus, Payment, PaymentMethod
 from invoices.reconcile import PENDING_ROUNDS, reconcile
+from tests.e2e.clients import BudgetClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-class BudgetClient(DaemonClient):
-    """The real client and daemon; the first `starved` calls give the daemon no time (budget 0), so
-    whatever it has to ask the server for comes back `pending`."""
-
-    def __init__(self, daemon_client: DaemonClient, starved: int):
-        super().__init__(daemon_client.url, login=daemon_client.auth[0], password=daemon_client.auth[1])
-        self.starved = starved
-        self.answers: list[AddressOutputs] = []
-
-    def get_address_outputs(self, *, xpub: str, addresses: list[str], budget: float | None = None) -> AddressOutputs:
-        if len(self.answers) < self.starved:
-            budget = 0
-        answer = super().get_address_outputs(xpub=xpub, addresses=addresses, budget=budget)
-        self.answers.append(answer)
-        return answer
 
 
 def _two_invoices(store, sim) -> tuple[Invoice, Invoice, PaymentMethod]:
