@@ -15,10 +15,11 @@ from django.utils import timezone
 from PIL import Image
 
 from bitcart.admin import csv_safe
+from daemons.encoding import b58check_decode, b58check_encode
 from invoices import services
 from invoices.models import Invoice, InvoiceStatus, Payment
 from stores.models import Discount, NotificationProvider, Product, Store, Template
-from wallets.keys import b58decode_check, b58encode_check, generate_xpub
+from wallets.keys import generate_xpub
 from wallets.models import Wallet
 
 pytestmark = pytest.mark.django_db
@@ -258,10 +259,10 @@ def _empty_inline() -> dict:
 
 
 def _private_key_of_same_shape(xpub: str) -> str:
-    payload = bytearray(b58decode_check(xpub))
+    payload = bytearray(b58check_decode(xpub))
     payload[:4] = (0x04358394).to_bytes(4, "big")  # tprv
     payload[45:78] = b"\x00" + bytes(range(1, 33))
-    return b58encode_check(bytes(payload))
+    return b58check_encode(bytes(payload))
 
 
 def _bad_keys() -> dict[str, tuple[str, str]]:

@@ -14,9 +14,8 @@ from functools import lru_cache
 import coincurve
 
 from bitcart.errors import ValidationFailed
+from daemons.encoding import b58check_decode, b58check_encode, segwit_encode
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58)}
 MAX_XPUB_LENGTH = 120
 
 
@@ -44,67 +43,8 @@ _P2SH = {"mainnet": 0x05, "testnet": 0xC4, "regtest": 0xC4}
 _HRP = {"mainnet": "bc", "testnet": "tb", "regtest": "bcrt"}
 
 
-def _sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
-
-
 def hash160(data: bytes) -> bytes:
     return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()
-
-
-def b58decode_check(text: str) -> bytes:
-    num = 0
-    for char in text:
-        if char not in _B58_INDEX:
-            raise ValueError("invalid base58 character")
-        num = num * 58 + _B58_INDEX[char]
-    raw = num.to_bytes((num.bit_length() + 7) // 8, "big")
-    raw = b"\x00" * (len(text) - len(text.lstrip("1"))) + raw
-    payload, checksum = raw[:-4], raw[-4:]
-    if len(raw) < 5 or _sha256d(payload)[:4] != checksum:
-        raise ValueError("bad checksum")
-    return payload
-
-
-def b58encode_check(payload: bytes) -> str:
-    data = payload + _sha256d(payload)[:4]
-    num = int.from_bytes(data, "big")
-    out = []
-    while num:
-        num, rem = divmod(num, 58)
-        out.append(_B58[rem])
-    return "1" * (len(data) - len(data.lstrip(b"\x00"))) + "".join(reversed(out))
-
-
-_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-
-
-def _bech32_polymod(values: list[int]) -> int:
-    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
-    chk = 1
-    for value in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ value
-        for i in range(5):
-            chk ^= gen[i] if ((top >> i) & 1) else 0
-    return chk
-
-
-def segwit_v0_address(hrp: str, program: bytes) -> str:
-    data = [0]
-    acc = bits = 0
-    for byte in program:  # 8-bit → 5-bit groups
-        acc = (acc << 8) | byte
-        bits += 8
-        while bits >= 5:
-            bits -= 5
-            data.append((acc >> bits) & 31)
-    if bits:
-        data.append((acc << (5 - bits)) & 31)
-    expanded = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
-    polymod = _bech32_polymod(expanded + data + [0] * 6) ^ 1  # bech32 (not bech32m) for v0
-    checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
-    return hrp + "1" + "".join(_BECH32[d] for d in data + checksum)
 
 
 @dataclass(frozen=True)
@@ -125,7 +65,7 @@ def parse_xpub(text: str, network: str) -> ExtendedPublicKey:
     if not text or len(text) > MAX_XPUB_LENGTH:
         raise ValidationFailed("Not an extended public key", code="invalid_xpub")
     try:
-        payload = b58decode_check(text)
+        payload = b58check_decode(text)
     except ValueError as exc:
         raise ValidationFailed(f"Not a valid extended public key ({exc})", code="invalid_xpub") from None
     if len(payload) != 78:
@@ -169,11 +109,11 @@ def _receive_branch(xpub: str, network: str) -> tuple[bytes, bytes, str]:
 
 def address_from_pubkey(public_key: bytes, script: str, network: str) -> str:
     if script == "p2wpkh":
-        return segwit_v0_address(_HRP[network], hash160(public_key))
+        return segwit_encode(_HRP[network], 0, hash160(public_key))
     if script == "p2wpkh-p2sh":
         redeem = b"\x00\x14" + hash160(public_key)
-        return b58encode_check(bytes([_P2SH[network]]) + hash160(redeem))
-    return b58encode_check(bytes([_P2PKH[network]]) + hash160(public_key))
+        return b58check_encode(bytes([_P2SH[network]]) + hash160(redeem))
+    return b58check_encode(bytes([_P2PKH[network]]) + hash160(public_key))
 
 
 def derive_receive_address(xpub: str, network: str, index: int) -> str:
@@ -199,4 +139,4 @@ def generate_xpub(network: str = "regtest", script: str = "p2wpkh") -> str:
         + secrets.token_bytes(32)  # chain code
         + private.public_key.format(compressed=True)
     )
-    return b58encode_check(payload)
+    return b58check_encode(payload)

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daemons.encoding import DecodeError, sha256d
 from daemons.simulator.primitives import (
     COIN,
     GENESIS_COINBASE_HEX,
     MAX_MONEY,
     REGTEST_BITS,
     BlockHeader,
-    DecodeError,
     Transaction,
     TxIn,
     TxOut,
@@ -43,7 +43,6 @@ from daemons.simulator.primitives import (
     push_data,
     scripthash_of,
     sha256,
-    sha256d,
 )
 
 logger = logging.getLogger(__name__)

@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from daemons.encoding import DecodeError, b58check_encode, segwit_encode, sha256d
 from daemons.simulator.chain import (
     DEFAULT_COINBASE_SCRIPT,
     MAX_BLOCKS_PER_CALL,
@@ -16,12 +17,10 @@ from daemons.simulator.primitives import (
     GENESIS_COINBASE_HEX,
     GENESIS_HASH_HEX,
     REGTEST_BITS,
-    DecodeError,
     Transaction,
     TxIn,
     TxOut,
     address_to_script,
-    b58check_encode,
     bits_to_target,
     genesis_header,
     history_status,
@@ -31,8 +30,6 @@ from daemons.simulator.primitives import (
     parse_header,
     parse_transaction,
     scripthash_of,
-    segwit_encode,
-    sha256d,
 )
 from wallets.keys import derive_receive_address, generate_xpub
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from daemons.encoding import segwit_encode
 from daemons.simulator.chain import Chain
 from daemons.simulator.control import MAX_BODY_BYTES, ControlServer
 from daemons.simulator.primitives import (
@@ -16,7 +17,6 @@ from daemons.simulator.primitives import (
     history_status,
     merkle_root_from_branch,
     scripthash_of,
-    segwit_encode,
 )
 from daemons.simulator.server import ElectrumServer
 

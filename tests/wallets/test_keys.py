@@ -1,7 +1,8 @@
 import pytest
 
 from bitcart.errors import ValidationFailed
-from wallets.keys import b58decode_check, b58encode_check, derive_receive_address, generate_xpub, parse_xpub
+from daemons.encoding import b58check_decode, b58check_encode
+from wallets.keys import derive_receive_address, generate_xpub, parse_xpub
 
 # BIP84 / BIP49 / BIP44 account keys of the "abandon ... about" mnemonic, with their first addresses.
 ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
@@ -54,4 +55,4 @@ def test_generated_regtest_keys_give_regtest_addresses():
 
 def test_base58_roundtrip_keeps_leading_zeros():
     payload = b"\x00\x00" + bytes(range(20))
-    assert b58decode_check(b58encode_check(payload)) == payload
+    assert b58check_decode(b58check_encode(payload)) == payload
