@@ -25,16 +25,14 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import redis
 
 from daemons.btc.testing import DaemonProcess, start_daemon
+from daemons.processes import wait_for
 from daemons.simulator.testing import SimulatorProcess, start_simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -49,17 +47,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class Cluster:
@@ -236,7 +223,7 @@ class Cluster:
             )
         if name == "redis":
             client = redis.Redis(port=self.redis_port, socket_timeout=1, socket_connect_timeout=1)
-            wait_until(lambda: _ping(client), timeout=10, what="redis")
+            wait_for(lambda: _ping(client), timeout=10, what="redis", interval=0.1)
 
     def kill(self, name: str) -> None:
         """kill -9 the process (its whole group) and reap it."""
@@ -280,7 +267,7 @@ class Cluster:
             except httpx.HTTPError:
                 return False
 
-        wait_until(answers, timeout=timeout, what="the web process")
+        wait_for(answers, timeout=timeout, what="the web process", interval=0.1)
 
     def setup_store(self) -> dict[str, str]:
         """A merchant, a regtest wallet, a BTC store and a full-control API token (in one manage.py shell)."""

@@ -19,9 +19,10 @@ import httpx
 import pytest
 import redis
 
+from daemons.processes import wait_for
 from daemons.simulator.client import SimulatorClient
 from invoices.services import TRANSITIONS
-from tests.faults.cluster import RECONCILE_SECONDS, Cluster, wait_until
+from tests.faults.cluster import RECONCILE_SECONDS, Cluster
 
 pytestmark = pytest.mark.slow
 
@@ -235,7 +236,7 @@ def test_payment_stream_survives_kill_9_of_every_process(cluster, buyer):
         assert all(cluster.alive().values()), cluster.alive()
 
     # The one-minute invoices: one stays unpaid, the other is paid after the sweep expired it.
-    wait_until(
+    wait_for(
         lambda: invoice_states(cluster)[late_paid.invoice_id][0] == "expired",
         timeout=max(5.0, 80 - (time.monotonic() - started)),
         what="the one-minute invoice to expire",
@@ -243,7 +244,7 @@ def test_payment_stream_survives_kill_9_of_every_process(cluster, buyer):
     buyer.pay(late_paid, [100_000])
     buyer.sim.mine(blocks=1)
     try:
-        wait_until(lambda: not mismatches(cluster, buyer.bought), timeout=SETTLE_SECONDS, what="settle", interval=0.5)
+        wait_for(lambda: not mismatches(cluster, buyer.bought), timeout=SETTLE_SECONDS, what="settle", interval=0.5)
     except TimeoutError:
         pytest.fail(f"not settled after {SETTLE_SECONDS}s: {mismatches(cluster, buyer.bought)}")
 
@@ -284,7 +285,7 @@ def test_payments_during_listener_and_daemon_downtime_found_within_one_reconcile
         states = invoice_states(cluster)
         return all(states[i] == ("paid", "none", Decimal("0.001")) for i in ids)
 
-    wait_until(all_paid, timeout=RECONCILE_SECONDS * 4, what="the downtime payments", interval=0.05)
+    wait_for(all_paid, timeout=RECONCILE_SECONDS * 4, what="the downtime payments", interval=0.05)
     found_after = time.monotonic() - restarted
     print(f"\ndowntime payments ({len(ids)}) found {found_after:.2f}s after the daemon and listener restarted")
     assert found_after <= RECONCILE_SECONDS
@@ -302,12 +303,12 @@ def test_beat_reconciliation_resumes_soon_after_a_worker_killed_mid_run(cluster,
     reconciliation for long. Only beat can find these payments (the listener is down)."""
     broker = redis.Redis(port=cluster.redis_port, socket_timeout=2)
     cluster.kill("listener")
-    wait_until(lambda: broker.llen("celery") == 0, timeout=30, what="the worker to drain its queue")
+    wait_for(lambda: broker.llen("celery") == 0, timeout=30, what="the worker to drain its queue")
     # Freeze the daemon so that the next reconcile run blocks (up to DAEMON_TIMEOUT) holding the lock.
     assert cluster.daemon is not None
     os.kill(cluster.daemon.process.pid, signal.SIGSTOP)
     try:
-        wait_until(lambda: broker.keys("*lock:reconcile"), timeout=40, what="a run holding the lock", interval=0.05)
+        wait_for(lambda: broker.keys("*lock:reconcile"), timeout=40, what="a run holding the lock", interval=0.05)
         cluster.kill("worker")
     finally:
         os.kill(cluster.daemon.process.pid, signal.SIGCONT)
@@ -328,7 +329,7 @@ def test_beat_reconciliation_resumes_soon_after_a_worker_killed_mid_run(cluster,
         return all(states[i][0] == "paid" for i in ids)
 
     try:
-        wait_until(all_paid, timeout=bound, what="beat to find the payments", interval=0.2)
+        wait_for(all_paid, timeout=bound, what="beat to find the payments", interval=0.2)
     finally:
         cluster.start_process("listener")
     print(f"\nafter a worker killed mid-reconcile, beat found {len(ids)} payments in {time.monotonic() - paid_at:.1f}s")
