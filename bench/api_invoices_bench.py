@@ -40,7 +40,7 @@ SETUP = """
 import django
 django.setup()
 from django.contrib.auth import get_user_model
-from bitcart.apiauth.services import token_create
+from accounts.services import token_create
 from stores.services import store_create
 from wallets.keys import generate_xpub
 from wallets.services import wallet_create

@@ -45,8 +45,8 @@ from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from bitcart import embedded_redis  # noqa: E402
-from bitcart.rates import services  # noqa: E402
-from bitcart.rates.types import RulesSnapshot  # noqa: E402
+from rates import services  # noqa: E402
+from rates.types import RulesSnapshot  # noqa: E402
 
 
 def _bodies(usd: str, now: int) -> dict[str, bytes]:

@@ -8,11 +8,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from bitcart.apiauth.api import TokenViewSet, UserMeView
-from bitcart.webhooks.api import WebhookEndpointViewSet, WebhookEventsView
+from accounts.api import TokenViewSet, UserMeView
 from invoices.api import InvoiceViewSet
 from stores.api import DiscountViewSet, NotificationViewSet, ProductViewSet, StoreViewSet, TemplateViewSet
 from wallets.api import WalletViewSet
+from webhooks.api import WebhookEndpointViewSet, WebhookEventsView
 
 RESOURCES = (
     ("stores", StoreViewSet, "stores"),
@@ -35,7 +35,7 @@ def _router(trailing_slash: str) -> SimpleRouter:
 
 
 urlpatterns = [
-    path("", include("bitcart.rates.urls")),
+    path("", include("rates.urls")),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("users/me", UserMeView.as_view(), name="users-me"),

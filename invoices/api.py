@@ -11,11 +11,11 @@ from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import scopes
+from accounts.permissions import request_grant
+from accounts.throttling import AnonymousInvoiceThrottle
+from accounts.viewsets import ApiViewSet, list_schema
 from bitcart.api import model_update
-from bitcart.apiauth import scopes
-from bitcart.apiauth.permissions import request_grant
-from bitcart.apiauth.throttling import AnonymousInvoiceThrottle
-from bitcart.apiauth.viewsets import ApiViewSet, list_schema
 from bitcart.errors import ApplicationError, NotFound, TransitionNotAllowed
 from invoices.locks import invoice_lock
 from invoices.models import Invoice, InvoiceStatus

@@ -27,7 +27,6 @@ from bitcart.money import (
     sat_to_btc,
     validate_price,
 )
-from bitcart.webhooks.services import webhook_event_record
 from invoices import effects
 from invoices.locks import invoice_lock, invoice_lock_by_method
 from invoices.models import (
@@ -45,6 +44,7 @@ from stores.services import discount_apply, discount_find, products_reserve_stoc
 from wallets.keys import derive_receive_address
 from wallets.models import Wallet
 from wallets.services import wallet_allocate_index
+from webhooks.services import webhook_event_record
 
 S = InvoiceStatus
 E = ExceptionStatus
@@ -114,7 +114,7 @@ def _rate_for(*, store: Store, currency: str) -> tuple[Decimal, str]:
         return Decimal(1), "identity"
     if currency == "SATS":
         return Decimal(SATOSHIS_PER_BTC), "identity"
-    from bitcart.rates.services import rate_get
+    from rates.services import rate_get
 
     quote = rate_get(store=store, crypto="BTC", fiat=currency)
     return quote.rate, quote.source

@@ -8,10 +8,10 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import scopes
+from accounts.permissions import request_grant
+from accounts.viewsets import ApiViewSet, list_schema
 from bitcart.api import model_create, model_delete, model_update
-from bitcart.apiauth import scopes
-from bitcart.apiauth.permissions import request_grant
-from bitcart.apiauth.viewsets import ApiViewSet, list_schema
 from bitcart.errors import NotFound, ValidationFailed
 from bitcart.money import normalize_currency, validate_price
 from stores import serializers as s

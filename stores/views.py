@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from bitcart.apiauth.throttling import AnonymousInvoiceThrottle
+from accounts.throttling import AnonymousInvoiceThrottle
 from bitcart.errors import ApplicationError
 from bitcart.money import decimals, quantize
 from invoices.services import invoice_create

@@ -15,7 +15,7 @@ from django.utils import timezone
 from PIL import Image
 
 from bitcart.admin import csv_safe
-from daemons.encoding import b58check_decode, b58check_encode
+from coins.encoding import b58check_decode, b58check_encode
 from invoices import services
 from invoices.models import Invoice, InvoiceStatus, Payment
 from stores.models import Discount, NotificationProvider, Product, Store, Template

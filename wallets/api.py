@@ -7,9 +7,9 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import scopes
+from accounts.viewsets import ApiViewSet, list_schema
 from bitcart.api import model_update
-from bitcart.apiauth import scopes
-from bitcart.apiauth.viewsets import ApiViewSet, list_schema
 from bitcart.errors import ValidationFailed
 from wallets.models import Wallet
 from wallets.serializers import WalletSerializer, WalletUpdateSerializer

@@ -14,7 +14,7 @@ from functools import lru_cache
 import coincurve
 
 from bitcart.errors import ValidationFailed
-from daemons.encoding import b58check_decode, b58check_encode, segwit_encode
+from coins.encoding import b58check_decode, b58check_encode, segwit_encode
 
 MAX_XPUB_LENGTH = 120
 

@@ -50,15 +50,15 @@ INSTALLED_APPS = [
     "channels",
     "templated_mail",
     "bitcart",
-    "bitcart.rates",
+    "rates",
     "wallets",
     "stores",
     "invoices",
     "daemons",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "bitcart.apiauth",
-    "bitcart.webhooks",
+    "accounts",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -175,20 +175,20 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(seconds=30),
     },
     "invoices-reconcile": {
-        "task": "daemons.tasks.invoices_reconcile_task",
+        "task": "invoices.tasks.invoices_reconcile_task",
         "schedule": timedelta(seconds=env.int("RECONCILE_SECONDS", default=60)),
     },
     "rates-refresh": {
-        "task": "bitcart.rates.tasks.rates_refresh_task",
+        "task": "rates.tasks.rates_refresh_task",
         "schedule": timedelta(seconds=env.int("RATES_REFRESH_SECONDS", default=60)),
     },
     # Webhook outbox: retries that are due, and first attempts whose task was lost.
     "webhooks-dispatch-due": {
-        "task": "bitcart.webhooks.tasks.webhooks_dispatch_due_task",
+        "task": "webhooks.tasks.webhooks_dispatch_due_task",
         "schedule": timedelta(seconds=env.int("WEBHOOKS_SWEEP_SECONDS", default=15)),
     },
     "webhooks-purge": {
-        "task": "bitcart.webhooks.tasks.webhooks_purge_task",
+        "task": "webhooks.tasks.webhooks_purge_task",
         "schedule": timedelta(hours=1),
     },
 }
@@ -227,10 +227,10 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="bitcart@localhost")
 REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "bitcart.api.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "bitcart.apiauth.authentication.BearerTokenAuthentication",
-        "bitcart.apiauth.authentication.SessionAuthentication",
+        "accounts.authentication.BearerTokenAuthentication",
+        "accounts.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["bitcart.apiauth.permissions.HasScopes"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasScopes"],
     "DEFAULT_PAGINATION_CLASS": "bitcart.api.BitcartPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

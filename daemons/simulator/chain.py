@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemons.encoding import DecodeError, sha256d
+from coins.encoding import DecodeError, sha256d
 from daemons.simulator.primitives import (
     COIN,
     GENESIS_COINBASE_HEX,

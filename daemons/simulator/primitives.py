@@ -12,7 +12,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from daemons.encoding import (
+from coins.encoding import (
     DecodeError,
     b58check_decode,
     segwit_decode,

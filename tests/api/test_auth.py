@@ -6,8 +6,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from bitcart.apiauth.models import Token
-from bitcart.apiauth.services import token_create
+from accounts.models import Token
+from accounts.services import token_create
 from tests.api.conftest import bearer
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from bitcart.apiauth import services
-from bitcart.apiauth.models import IdempotencyKey
+from accounts import services
+from accounts.models import IdempotencyKey
 from bitcart.errors import Conflict
 from invoices.models import Invoice
 from wallets.models import Wallet

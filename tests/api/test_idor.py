@@ -5,13 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bitcart.apiauth.services import token_create
-from bitcart.webhooks.services import webhook_endpoint_create
+from accounts.services import token_create
 from invoices.models import Invoice, InvoiceStatus
 from invoices.services import invoice_create
 from stores.models import Discount, NotificationProvider, Product, Store, Template
 from stores.services import product_create
 from wallets.models import Wallet
+from webhooks.services import webhook_endpoint_create
 
 pytestmark = pytest.mark.django_db
 

@@ -97,8 +97,8 @@ def test_anonymous_creation_refused_unless_the_store_allows_it(store):
 @override_settings(
     REST_FRAMEWORK={
         "EXCEPTION_HANDLER": "bitcart.api.exception_handler",
-        "DEFAULT_AUTHENTICATION_CLASSES": ["bitcart.apiauth.authentication.BearerTokenAuthentication"],
-        "DEFAULT_PERMISSION_CLASSES": ["bitcart.apiauth.permissions.HasScopes"],
+        "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
+        "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasScopes"],
         "DEFAULT_PAGINATION_CLASS": "bitcart.api.BitcartPagination",
         "DEFAULT_THROTTLE_RATES": {"invoice_anon": "3/min", "login": "10/min"},
         "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from bitcart.apiauth.services import token_create
+from accounts.services import token_create
 from invoices.services import invoice_create
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def fuzz_setup(merchant, store, _keep_test_connection):
 def test_schemathesis_finds_no_server_errors_or_schema_violations(fuzz_setup):
     app = get_wsgi_application()
     schema = schemathesis.openapi.from_wsgi("/api/schema?format=json", app)
-    # Exchange-rate routes belong to bitcart.rates (tested there, with its provider stub).
+    # Exchange-rate routes belong to rates (tested there, with its provider stub).
     schema = schema.exclude(path_regex=r"^/api/(cryptos|stores/\{store_id\}/rates)")
     headers = {"Authorization": f"Bearer {fuzz_setup}"}
     failures: list[str] = []

@@ -9,10 +9,10 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from bitcart.webhooks import services
-from bitcart.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookMessage
 from invoices.models import InvoiceEvent
 from invoices.services import invoice_create, invoice_mark_complete, invoice_mark_invalid
+from webhooks import services
+from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookMessage
 
 pytestmark = pytest.mark.django_db
 

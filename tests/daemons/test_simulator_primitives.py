@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from daemons.encoding import DecodeError, b58check_encode, segwit_encode, sha256d
+from coins.encoding import DecodeError, b58check_encode, segwit_encode, sha256d
 from daemons.simulator.chain import (
     DEFAULT_COINBASE_SCRIPT,
     MAX_BLOCKS_PER_CALL,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from daemons.encoding import segwit_encode
+from coins.encoding import segwit_encode
 from daemons.simulator.chain import Chain
 from daemons.simulator.control import MAX_BODY_BYTES, ControlServer
 from daemons.simulator.primitives import (

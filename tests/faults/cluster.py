@@ -275,7 +275,7 @@ class Cluster:
 import json
 from decimal import Decimal
 from django.contrib.auth import get_user_model
-from bitcart.apiauth.services import token_create
+from accounts.services import token_create
 from stores.models import Store
 from wallets.keys import generate_xpub
 from wallets.models import Wallet

@@ -320,7 +320,7 @@ def test_beat_reconciliation_resumes_soon_after_a_worker_killed_mid_run(cluster,
         buyer.pay(bought, [100_000])
     paid_at = time.monotonic()
     ids = {b.invoice_id for b in batch}
-    # A lock left behind lapses within 30 s (daemons.tasks.LOCK_SECONDS), then one beat period and one run.
+    # A lock left behind lapses within 30 s (invoices.tasks.LOCK_SECONDS), then one beat period and one run.
     # (With the lock at 300 s, the time limit, as before, this fails: nothing is found for five minutes.)
     bound = 30 + RECONCILE_SECONDS + 5
 

@@ -8,13 +8,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bitcart.webhooks.models import WebhookEvent
 from invoices import services
 from invoices.models import Invoice
 from invoices.serializers import invoice_snapshot
 from stores.models import Product
 from wallets.keys import generate_xpub
 from wallets.models import Wallet
+from webhooks.models import WebhookEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,6 @@ import pytest
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from bitcart.webhooks.models import WebhookEvent
 from invoices import effects, services
 from invoices.consumers import invoice_group
 from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus, Payment
@@ -19,6 +18,7 @@ from stores.models import Product
 from stores.services import product_create
 from wallets.keys import generate_xpub
 from wallets.models import Wallet
+from webhooks.models import WebhookEvent
 
 S = InvoiceStatus
 E = ExceptionStatus

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from bitcart.rates.providers import ALL_PROVIDERS, FetchResult
+from rates.providers import ALL_PROVIDERS, FetchResult
 
 SAMPLES = Path(__file__).parent / "samples"
 

@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 
-from bitcart.rates.models import StoreRateRules
-from bitcart.rates.services import rate_get, rates_refresh, rules_key
+from rates.models import StoreRateRules
+from rates.services import rate_get, rates_refresh, rules_key
 from tests.rates.conftest import consistent_bodies
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.rates.urls")]

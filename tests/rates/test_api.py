@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from bitcart.rates.services import rates_refresh
+from rates.services import rates_refresh
 from tests.rates.conftest import consistent_bodies
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.rates.urls")]
@@ -92,7 +92,7 @@ def test_store_rates_owner_only(client, other_merchant, store, collected):
 
 
 def test_store_rates_with_a_token(client, merchant, other_merchant, store, collected):
-    from bitcart.apiauth.services import token_create
+    from accounts.services import token_create
 
     url = f"/api/stores/{store.pk}/rates?currencies=BTC_USD"
     _, secret = token_create(user=merchant, permissions=[f"store_management:{store.pk}"])

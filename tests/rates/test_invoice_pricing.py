@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from bitcart.rates.errors import RateUnavailable
-from bitcart.rates.services import rates_refresh
 from invoices import services
 from invoices.models import Invoice
+from rates.errors import RateUnavailable
+from rates.services import rates_refresh
 from tests.rates.conftest import consistent_bodies
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from bitcart.errors import ValidationFailed
-from bitcart.rates.services import price_to_sat
+from rates.services import price_to_sat
 
 
 @pytest.mark.parametrize(

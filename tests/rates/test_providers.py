@@ -6,8 +6,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from bitcart.rates.errors import ProviderError
-from bitcart.rates.providers import ALL_PROVIDERS
+from rates.errors import ProviderError
+from rates.providers import ALL_PROVIDERS
 from tests.rates.conftest import fetch, sample
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

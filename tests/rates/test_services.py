@@ -10,10 +10,10 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from bitcart.errors import ValidationFailed
-from bitcart.rates import services
-from bitcart.rates.models import ProviderHealth, RateIncident, RateObservation, StoreRateRules
-from bitcart.rates.selectors import rate_history, rates_currencies_in_use
-from bitcart.rates.services import RateUnavailable, rate_get, rates_refresh
+from rates import services
+from rates.models import ProviderHealth, RateIncident, RateObservation, StoreRateRules
+from rates.selectors import rate_history, rates_currencies_in_use
+from rates.services import RateUnavailable, rate_get, rates_refresh
 from tests.rates.conftest import consistent_bodies, sample
 
 pytestmark = pytest.mark.django_db
@@ -165,7 +165,7 @@ def test_a_provider_serving_an_old_price_is_left_out(rate_stub, store):
 def test_garbage_is_ignored_logged_and_counted(rate_stub, store, caplog, provider, body, logged):
     consistent_bodies(rate_stub, usd="65000", now=now_ts())
     rate_stub.serve(provider, body, content_type="text/html" if body.startswith(b"<") else "application/json")
-    with caplog.at_level(logging.WARNING, logger="bitcart.rates"):
+    with caplog.at_level(logging.WARNING, logger="rates"):
         summary = rates_refresh(currencies=["USD"])
     assert logged in caplog.text
     assert summary["providers"][provider]["ok"] is False or summary["providers"][provider]["rejected"] > 0
@@ -382,7 +382,7 @@ def test_ecb_is_fetched_at_most_every_15_minutes_and_not_duplicated(rate_stub, s
 
 
 def test_refresh_task_runs_the_collector(rate_stub):
-    from bitcart.rates.tasks import rates_refresh_task
+    from rates.tasks import rates_refresh_task
 
     consistent_bodies(rate_stub, usd="65000", now=now_ts())
     result = rates_refresh_task.delay()

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-# The project's urls.py mounts bitcart.rates.urls under api/; tests mount it the same way.
+# The project's urls.py mounts rates.urls under api/; tests mount it the same way.
 urlpatterns = [
-    path("api/", include("bitcart.rates.urls")),
+    path("api/", include("rates.urls")),
     path("admin/", admin.site.urls),
 ]

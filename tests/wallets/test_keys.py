@@ -1,7 +1,7 @@
 import pytest
 
 from bitcart.errors import ValidationFailed
-from daemons.encoding import b58check_decode, b58check_encode
+from coins.encoding import b58check_decode, b58check_encode
 from wallets.keys import derive_receive_address, generate_xpub, parse_xpub
 
 # BIP84 / BIP49 / BIP44 account keys of the "abandon ... about" mnemonic, with their first addresses.

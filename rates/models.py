@@ -55,7 +55,7 @@ class CombineMethod(models.TextChoices):
 
 
 def _validate_providers(value: str) -> None:
-    from bitcart.rates.providers import BTC_PROVIDERS
+    from rates.providers import BTC_PROVIDERS
 
     unknown = [name for name in split_providers(value) if name not in BTC_PROVIDERS]
     if unknown:

@@ -31,8 +31,8 @@ from standardwebhooks import Webhook
 
 from bitcart.errors import ValidationFailed
 from bitcart.ids import new_ulid
-from bitcart.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookMessage
 from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus
+from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookMessage
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def webhook_event_record(
 def webhook_messages_enqueue(message_ids: Iterable[str]) -> None:
     from kombu.exceptions import OperationalError as BrokerError
 
-    from bitcart.webhooks.tasks import webhook_message_deliver_task
+    from webhooks.tasks import webhook_message_deliver_task
 
     for message_id in message_ids:
         try:

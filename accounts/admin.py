@@ -6,9 +6,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from bitcart.apiauth import services
-from bitcart.apiauth.models import Token
-from bitcart.apiauth.scopes import SCOPES, SERVER_MANAGEMENT, scope_is_valid
+from accounts import services
+from accounts.models import Token
+from accounts.scopes import SCOPES, SERVER_MANAGEMENT, scope_is_valid
 
 
 class TokenCreateForm(forms.ModelForm):

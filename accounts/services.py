@@ -11,8 +11,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bitcart.apiauth.models import IdempotencyKey, Token
-from bitcart.apiauth.scopes import FULL_CONTROL, SERVER_MANAGEMENT, grant_for, scope_is_valid
+from accounts.models import IdempotencyKey, Token
+from accounts.scopes import FULL_CONTROL, SERVER_MANAGEMENT, grant_for, scope_is_valid
 from bitcart.errors import ApplicationError, Conflict, NotFound, ValidationFailed
 
 TOKEN_PREFIX = "bct_"

@@ -11,10 +11,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.idempotency import IdempotencyMixin
+from accounts.permissions import request_grant
+from accounts.scopes import Grant
 from bitcart.api import list_filter, list_query_parameters
-from bitcart.apiauth.idempotency import IdempotencyMixin
-from bitcart.apiauth.permissions import request_grant
-from bitcart.apiauth.scopes import Grant
 from bitcart.errors import ValidationFailed
 
 MAX_BATCH = 1000

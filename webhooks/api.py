@@ -9,13 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bitcart.apiauth import scopes
-from bitcart.apiauth.idempotency import IdempotencyMixin
-from bitcart.apiauth.permissions import request_grant
-from bitcart.apiauth.viewsets import ApiViewSet, list_schema
-from bitcart.webhooks import services
-from bitcart.webhooks.models import WebhookEndpoint, WebhookEvent
+from accounts import scopes
+from accounts.idempotency import IdempotencyMixin
+from accounts.permissions import request_grant
+from accounts.viewsets import ApiViewSet, list_schema
 from stores.api import owned_store
+from webhooks import services
+from webhooks.models import WebhookEndpoint, WebhookEvent
 
 EVENT_TYPE_FIELD = serializers.ChoiceField(choices=services.EVENT_TYPES)
 

@@ -9,11 +9,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bitcart.apiauth import scopes, services
-from bitcart.apiauth.idempotency import IdempotencyMixin
-from bitcart.apiauth.models import Token
-from bitcart.apiauth.throttling import LoginThrottle
-from bitcart.apiauth.viewsets import ApiViewSet, list_schema
+from accounts import scopes, services
+from accounts.idempotency import IdempotencyMixin
+from accounts.models import Token
+from accounts.throttling import LoginThrottle
+from accounts.viewsets import ApiViewSet, list_schema
 
 
 class TokenSerializer(serializers.Serializer):

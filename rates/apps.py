@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class RatesConfig(AppConfig):
-    name = "bitcart.rates"
+    name = "rates"
     label = "rates"
     default_auto_field = "django.db.models.BigAutoField"

@@ -32,11 +32,11 @@ from redis.exceptions import RedisError
 
 from bitcart.errors import ValidationFailed
 from bitcart.money import FIAT_CURRENCIES, SATOSHIS_PER_BTC, price_to_sat
-from bitcart.rates import conf
-from bitcart.rates.errors import ProviderError, RateUnavailable
-from bitcart.rates.models import CombineMethod, ProviderHealth, RateIncident, RateObservation, StoreRateRules
-from bitcart.rates.providers import ALL_PROVIDERS, BTC_PROVIDERS, FIAT_PROVIDERS, FetchResult, Provider
-from bitcart.rates.types import Observation, RateQuote, RulesSnapshot
+from rates import conf
+from rates.errors import ProviderError, RateUnavailable
+from rates.models import CombineMethod, ProviderHealth, RateIncident, RateObservation, StoreRateRules
+from rates.providers import ALL_PROVIDERS, BTC_PROVIDERS, FIAT_PROVIDERS, FetchResult, Provider
+from rates.types import Observation, RateQuote, RulesSnapshot
 from stores.models import Store
 
 __all__ = [
@@ -179,7 +179,7 @@ def _rules_snapshot(rules: StoreRateRules | None) -> RulesSnapshot:
         return RulesSnapshot(
             providers=(), combine=CombineMethod.MEDIAN, max_deviation_percent=conf.default_max_deviation_percent()
         )
-    from bitcart.rates.models import split_providers
+    from rates.models import split_providers
 
     return RulesSnapshot(
         providers=tuple(split_providers(rules.providers)),
@@ -285,7 +285,7 @@ def rate_unavailable_notify(*, store_id: str | None, pair: str, reason: str) -> 
     _demand_add(pair.split("/", 1)[1])
     if not cache.add(_key("notified", store_id or "-", pair), 1, timeout=NOTIFY_THROTTLE_SECONDS):
         return
-    from bitcart.rates.tasks import rate_incident_record_task
+    from rates.tasks import rate_incident_record_task
 
     try:
         rate_incident_record_task.delay(store_id=store_id, pair=pair, reason=reason[:1000])
@@ -463,7 +463,7 @@ def rates_refresh(*, currencies: list[str] | None = None) -> dict:
     Run by rates_refresh_task every RATES_REFRESH_SECONDS. Idempotent and safe to overlap: each
     observation is written as it was reported, and health counters use F().
     """
-    from bitcart.rates.selectors import rates_currencies_in_use
+    from rates.selectors import rates_currencies_in_use
 
     started = time.monotonic()
     now = timezone.now()

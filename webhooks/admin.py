@@ -7,9 +7,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet, URLField
 from django.http import HttpRequest
 
-from bitcart.webhooks import services
-from bitcart.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 from stores.models import Store
+from webhooks import services
+from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 
 class _OwnedAdmin(admin.ModelAdmin):

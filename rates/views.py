@@ -8,10 +8,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bitcart.apiauth import scopes
-from bitcart.apiauth.permissions import request_grant
+from accounts import scopes
+from accounts.permissions import request_grant
 from bitcart.errors import ApplicationError, NotFound, ValidationFailed
-from bitcart.rates import selectors, services
+from rates import selectors, services
 
 MAX_PAIRS = 50
 

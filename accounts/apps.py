@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class ApiAuthConfig(AppConfig):
-    name = "bitcart.apiauth"
+    name = "accounts"
     label = "apiauth"
     verbose_name = "API tokens"
     default_auto_field = "django.db.models.BigAutoField"

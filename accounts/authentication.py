@@ -3,8 +3,8 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from bitcart.apiauth import services
-from bitcart.apiauth.models import Token
+from accounts import services
+from accounts.models import Token
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -41,7 +41,7 @@ class SessionAuthentication(authentication.SessionAuthentication):
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "bitcart.apiauth.authentication.BearerTokenAuthentication"
+    target_class = "accounts.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema):
@@ -49,7 +49,7 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 
 class SessionScheme(OpenApiAuthenticationExtension):
-    target_class = "bitcart.apiauth.authentication.SessionAuthentication"
+    target_class = "accounts.authentication.SessionAuthentication"
     name = "adminSession"
 
     def get_security_definition(self, auto_schema):

@@ -98,7 +98,7 @@ def configured_currencies() -> tuple[str, ...]:
 @_cached
 def enabled_providers() -> tuple[str, ...]:
     """BTC providers the collector polls (ECB, the fiat source, is controlled by RATES_ECB_ENABLED)."""
-    from bitcart.rates.providers import BTC_PROVIDERS
+    from rates.providers import BTC_PROVIDERS
 
     value = _get("RATES_PROVIDERS", "list", list(BTC_PROVIDERS))
     if isinstance(value, str):

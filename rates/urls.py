@@ -3,7 +3,7 @@ the slash form is answered too, like the rest of the API."""
 
 from django.urls import path
 
-from bitcart.rates import views
+from rates import views
 
 app_name = "rates"
 

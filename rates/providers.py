@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from bitcart.money import FIAT_CURRENCIES
-from bitcart.rates import conf
-from bitcart.rates.errors import ProviderError
-from bitcart.rates.types import Observation
+from rates import conf
+from rates.errors import ProviderError
+from rates.types import Observation
 
 logger = logging.getLogger(__name__)
 

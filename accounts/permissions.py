@@ -6,8 +6,8 @@ Which objects a partial (`<scope>:<store_id>`) grant reaches is decided by the v
 
 from rest_framework.permissions import BasePermission
 
-from bitcart.apiauth.models import Token
-from bitcart.apiauth.scopes import Grant, grant_for
+from accounts.models import Token
+from accounts.scopes import Grant, grant_for
 
 
 def request_grant(request, scope: str) -> Grant:
@@ -22,7 +22,7 @@ def request_grant(request, scope: str) -> Grant:
 
 
 class HasScopes(BasePermission):
-    """Views set `scope` (one of bitcart.apiauth.scopes) and optionally `public_actions`, actions
+    """Views set `scope` (one of accounts.scopes) and optionally `public_actions`, actions
     that anonymous callers may use (the view then decides what they see)."""
 
     message = "Not enough permissions"

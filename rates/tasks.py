@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from bitcart.rates import services
+from rates import services
 
 
 @shared_task(ignore_result=True, soft_time_limit=50, time_limit=58)

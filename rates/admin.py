@@ -5,10 +5,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from bitcart.rates import selectors, services
-from bitcart.rates.charts import history_svg
-from bitcart.rates.models import ProviderHealth, RateIncident, RateObservation, StoreRateRules
-from bitcart.rates.providers import ALL_PROVIDERS
+from rates import selectors, services
+from rates.charts import history_svg
+from rates.models import ProviderHealth, RateIncident, RateObservation, StoreRateRules
+from rates.providers import ALL_PROVIDERS
 
 CHART_HOURS = (1, 6, 24, 24 * 7)  # a month of minutes per provider is too many points to load
 

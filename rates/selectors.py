@@ -8,10 +8,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from bitcart.money import FIAT_CURRENCIES
-from bitcart.rates import conf
-from bitcart.rates.models import ProviderHealth, RateObservation, StoreRateRules
-from bitcart.rates.providers import ALL_PROVIDERS
-from bitcart.rates.services import pair_key, rates_demanded
+from rates import conf
+from rates.models import ProviderHealth, RateObservation, StoreRateRules
+from rates.providers import ALL_PROVIDERS
+from rates.services import pair_key, rates_demanded
 from stores.models import Store
 
 

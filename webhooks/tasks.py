@@ -2,8 +2,8 @@
 
 from celery import shared_task
 
-from bitcart.apiauth.services import idempotency_purge
-from bitcart.webhooks import services
+from accounts.services import idempotency_purge
+from webhooks import services
 
 
 @shared_task(ignore_result=True)

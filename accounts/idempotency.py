@@ -11,7 +11,7 @@ import hashlib
 from django.http import HttpResponse
 from rest_framework.exceptions import ValidationError
 
-from bitcart.apiauth import services
+from accounts import services
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 METHODS = ("POST", "PATCH")
