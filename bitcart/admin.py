@@ -16,7 +16,7 @@ from django.contrib.admin.utils import unquote
 from django.db.models import ForeignKey, ManyToManyField, URLField
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 
-from bitcart.admin_selectors import OWNER_PATHS, owned, owned_objects
+from bitcart.ownership import is_owned_model, owned, owned_objects
 
 admin.site.site_header = "Bitcart"
 admin.site.site_title = "Bitcart"
@@ -40,7 +40,7 @@ class OwnerScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose every read, choice and save stays inside the request user's objects.
 
     Superusers see and choose everything (and set `owner` by hand); other staff get only what
-    `bitcart.admin_selectors.owned` gives them, and `owner` is set to themselves on add.
+    `bitcart.ownership.owned` gives them, and `owner` is set to themselves on add.
     """
 
     # Django 6 changes the default; say it now so pasted bare domains keep meaning https.
@@ -53,7 +53,7 @@ class OwnerScopedAdmin(admin.ModelAdmin):
 
     def _scoped_choices(self, db_field, request: HttpRequest, kwargs: dict) -> None:
         related = db_field.remote_field.model
-        if related in OWNER_PATHS and "queryset" not in kwargs:
+        if is_owned_model(related) and "queryset" not in kwargs:
             kwargs["queryset"] = owned_objects(related, user=request.user)
 
     def formfield_for_foreignkey(self, db_field: ForeignKey, request: HttpRequest, **kwargs):

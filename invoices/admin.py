@@ -12,11 +12,11 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from bitcart import admin_selectors
 from bitcart.admin import OwnerScopedAdmin, ScopedModelForm, ViewOnlyScopedAdmin, csv_response
 from bitcart.errors import ApplicationError
 from bitcart.money import CURRENCIES, quantize, sat_to_btc
-from invoices import services
+from bitcart.ownership import owned_objects
+from invoices import selectors, services
 from invoices.models import Invoice, InvoiceEvent, InvoiceProduct, InvoiceStatus, Payment, PaymentMethod
 from stores.models import Product, Store
 
@@ -92,11 +92,11 @@ class InvoiceCreateForm(ScopedModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        stores = admin_selectors.owned_objects(Store, user=self.request_user)
+        stores = owned_objects(Store, user=self.request_user)
         self.fields["store"].queryset = stores
         if len(choices := stores[:2]) == 1:
             self.fields["store"].initial = choices[0].pk  # most merchants have one store
-        self.fields["items"].queryset = admin_selectors.owned_objects(Product, user=self.request_user).filter(
+        self.fields["items"].queryset = owned_objects(Product, user=self.request_user).filter(
             status=Product.Status.ACTIVE
         )
 
@@ -207,7 +207,7 @@ class InvoiceAdmin(OwnerScopedAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         invoice = self.object_or_404(request, object_id)
-        methods = admin_selectors.invoice_payment_methods(invoice=invoice)
+        methods = selectors.invoice_payment_methods(invoice=invoice)
         context = {
             "payment_methods": [{"method": m, "amount_btc": _btc(m.amount)} for m in methods],
             "payments": [
@@ -217,9 +217,9 @@ class InvoiceAdmin(OwnerScopedAdmin):
             ],
             "timeline": [
                 (event, json.dumps(event.data, sort_keys=True) if event.data else "")
-                for event in admin_selectors.invoice_timeline(invoice=invoice)
+                for event in selectors.invoice_timeline(invoice=invoice)
             ],
-            "product_lines": admin_selectors.invoice_product_lines(invoice=invoice),
+            "product_lines": selectors.invoice_product_lines(invoice=invoice),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
@@ -282,7 +282,7 @@ class InvoiceAdmin(OwnerScopedAdmin):
                 invoice.buyer_email,
                 " ".join(m.address for m in invoice.payment_methods.all()),
             )
-            for invoice in admin_selectors.invoices_for_export(queryset)
+            for invoice in selectors.invoices_for_export(queryset)
         )
         return csv_response(filename="invoices.csv", header=CSV_COLUMNS, rows=rows)
 

@@ -26,6 +26,7 @@ OPEN_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.PAID, InvoiceStatus.CONFIR
 
 
 class Invoice(models.Model):
+    owner_path = "store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
     id = UlidField()
     store = models.ForeignKey("stores.Store", on_delete=models.PROTECT, related_name="invoices")
     price = money_field()
@@ -76,6 +77,7 @@ class Invoice(models.Model):
 
 
 class InvoiceProduct(models.Model):
+    owner_path = "invoice__store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="invoice_products")
     product = models.ForeignKey("stores.Product", on_delete=models.PROTECT)
     count = models.PositiveIntegerField(default=1)
@@ -90,6 +92,8 @@ class InvoiceProduct(models.Model):
 
 class PaymentMethod(models.Model):
     """One way to pay an invoice: a fresh address of one wallet, and the amount asked there."""
+
+    owner_path = "invoice__store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
 
     id = UlidField()
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="payment_methods")
@@ -124,6 +128,8 @@ class PaymentMethod(models.Model):
 class Payment(models.Model):
     """One received output (txid:vout) paying a payment method's address."""
 
+    owner_path = "payment_method__invoice__store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
+
     class State(models.TextChoices):
         UNCONFIRMED = "unconfirmed"
         CONFIRMED = "confirmed"
@@ -152,6 +158,8 @@ class Payment(models.Model):
 
 class InvoiceEvent(models.Model):
     """Append-only audit: every status change and every payment, with its cause."""
+
+    owner_path = "invoice__store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
 
     class Kind(models.TextChoices):
         CREATED = "created"

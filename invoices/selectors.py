@@ -1,7 +1,9 @@
-from django.db.models import Q, QuerySet
+from collections.abc import Iterator
+
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from invoices.models import OPEN_STATUSES, Invoice, InvoiceEvent, InvoiceStatus, PaymentMethod
+from invoices.models import OPEN_STATUSES, Invoice, InvoiceEvent, InvoiceProduct, InvoiceStatus, Payment, PaymentMethod
 
 
 def invoices_watched(*, now=None) -> QuerySet[Invoice]:
@@ -27,3 +29,28 @@ def invoices_for_user(*, user) -> QuerySet[Invoice]:
     if user.is_superuser:
         return Invoice.objects.all()
     return Invoice.objects.filter(store__owner=user)
+
+
+# The invoice page of the merchants' admin.
+
+
+def invoice_payment_methods(*, invoice: Invoice) -> list[PaymentMethod]:
+    return list(
+        invoice.payment_methods.select_related("wallet")
+        .prefetch_related(Prefetch("payments", queryset=Payment.objects.order_by("created", "pk")))
+        .order_by("created", "pk")
+    )
+
+
+def invoice_timeline(*, invoice: Invoice) -> QuerySet[InvoiceEvent]:
+    return invoice.events.order_by("id")
+
+
+def invoice_product_lines(*, invoice: Invoice) -> QuerySet[InvoiceProduct]:
+    return invoice.invoice_products.select_related("product").order_by("pk")
+
+
+def invoices_for_export(queryset: QuerySet[Invoice]) -> Iterator[Invoice]:
+    """The selected invoices with their store and addresses, streamed in chunks."""
+    methods = Prefetch("payment_methods", queryset=PaymentMethod.objects.order_by("created", "pk"))
+    return queryset.select_related("store").prefetch_related(methods).order_by("created", "pk").iterator(chunk_size=500)

@@ -8,6 +8,7 @@ from bitcart.models import UlidField, money_field
 
 
 class Store(models.Model):
+    owner_path = "owner"  # the merchant who owns a row, for bitcart.ownership.owned
     id = UlidField()
     name = models.CharField(max_length=200)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stores")
@@ -50,6 +51,8 @@ class Store(models.Model):
 
 
 class Product(models.Model):
+    owner_path = "store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
+
     class Status(models.TextChoices):
         ACTIVE = "active"
         INACTIVE = "inactive"
@@ -77,6 +80,7 @@ class Product(models.Model):
 
 
 class Discount(models.Model):
+    owner_path = "store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
     id = UlidField()
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="discounts")
     name = models.CharField(max_length=200)
@@ -103,6 +107,8 @@ class Discount(models.Model):
 class NotificationProvider(models.Model):
     """Where a store's merchant is notified: an Apprise URL (e.g. json://host/path, mailto://...)."""
 
+    owner_path = "store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
+
     id = UlidField()
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="notification_providers")
     name = models.CharField(max_length=200)
@@ -116,6 +122,8 @@ class NotificationProvider(models.Model):
 
 class Template(models.Model):
     """Text for e-mails and notifications; a store's own overrides the owner's and the default."""
+
+    owner_path = "owner"  # the merchant who owns a row, for bitcart.ownership.owned
 
     id = UlidField()
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="templates")

@@ -8,6 +8,8 @@ from wallets.keys import NETWORKS
 class Wallet(models.Model):
     """A merchant's watch-only wallet (an account xpub). Addresses are derived m/0/next_index."""
 
+    owner_path = "owner"  # the merchant who owns a row, for bitcart.ownership.owned
+
     class Network(models.TextChoices):
         MAINNET = "mainnet"
         TESTNET = "testnet"
