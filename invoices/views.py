@@ -26,7 +26,7 @@ from invoices.checkout import (
     fiat_rate_display,
     invoice_needs_details,
 )
-from invoices.customer import invoice_update_customer
+from invoices.customer import DETAIL_FIELDS, DetailsActor, invoice_details_update
 from invoices.effects import invoice_public_state
 from invoices.models import Invoice, InvoiceStatus
 from invoices.qr import qr_svg
@@ -168,14 +168,20 @@ def checkout_payment(request: HttpRequest, invoice_id: str) -> JsonResponse:
 @require_POST
 @xframe_options_exempt
 def checkout_customer(request: HttpRequest, invoice_id: str) -> HttpResponse:
+    """The details step, as the public. Every posted detail goes to the service, so one the public
+    may not set (notes, a field the store does not ask for) is refused (403), not silently dropped;
+    a field the store requires is sent even when left out, and refused empty."""
     invoice = _get_invoice(invoice_id)
     store = invoice.store
-    email = request.POST.get("buyer_email") if "buyer_email" in request.POST or store.email_required else None
-    address = request.POST.get("shipping_address") if "shipping_address" in request.POST or store.ask_address else None
+    changes = {name: request.POST[name] for name in DETAIL_FIELDS if name in request.POST}
+    if store.email_required:
+        changes.setdefault("buyer_email", "")
+    if store.ask_address:
+        changes.setdefault("shipping_address", "")
     try:
-        invoice_update_customer(invoice_id=invoice.pk, buyer_email=email, shipping_address=address)
+        invoice_details_update(invoice_id=invoice.pk, actor=DetailsActor.PUBLIC, **changes)
     except ApplicationError as exc:
-        return _render_checkout(request, _get_invoice(invoice_id), error=exc.message, status=422)
+        return _render_checkout(request, _get_invoice(invoice_id), error=exc.message, status=exc.http_status)
     return redirect(_checkout_url(invoice.pk, request), permanent=False)
 
 

@@ -513,6 +513,46 @@ def test_invoice_change_edits_only_the_notes(a_client, store):
     assert saved.events.count() == 1
 
 
+def test_invoice_change_of_a_paid_invoice_keeps_buyer_fields(a_client, store):
+    """The admin's save went straight to the row: a paid invoice's shipping address could be
+    rewritten. Now the buyer fields are read-only once paid and only the notes are written."""
+    invoice = make_invoice(store, buyer_email="buyer@example.com", shipping_address="1 Main St")
+    services.invoice_mark_complete(invoice_id=invoice.pk, actor="test")
+    data = {"notes": "shipped", "buyer_email": "evil@example.com", "shipping_address": "Evil street 1"}
+    response = a_client.post(url("invoices_invoice_change", invoice.pk), data)
+    assert response.status_code == 302
+    saved = Invoice.objects.get(pk=invoice.pk)
+    assert (saved.notes, saved.buyer_email, saved.shipping_address) == ("shipped", "buyer@example.com", "1 Main St")
+    assert saved.status == InvoiceStatus.COMPLETE
+
+
+def test_invoice_change_refused_by_the_service_is_a_form_error(a_client, store):
+    """Loaded while pending, posted after the payment arrived: the service's 409 becomes a form
+    error and nothing is written."""
+    invoice = make_invoice(store)
+    page = a_client.get(url("invoices_invoice_change", invoice.pk))
+    assert set(page.context["adminform"].form.fields) == {"notes", "buyer_email", "shipping_address"}
+    services.invoice_mark_complete(invoice_id=invoice.pk, actor="test")
+    form_class = page.context["adminform"].form.__class__
+    form = form_class(
+        data={"notes": "n", "buyer_email": "late@example.com", "shipping_address": ""},
+        instance=Invoice.objects.get(pk=invoice.pk),
+    )
+    assert not form.is_valid()
+    assert form.errors == {"__all__": ["This invoice no longer accepts changes"]}
+    saved = Invoice.objects.get(pk=invoice.pk)
+    assert (saved.notes, saved.buyer_email) == ("", "")
+
+
+def test_invoice_change_bad_email_is_a_field_error(a_client, store):
+    invoice = make_invoice(store)
+    data = {"notes": "", "buyer_email": "not-an-email", "shipping_address": ""}
+    response = a_client.post(url("invoices_invoice_change", invoice.pk), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"buyer_email": ["Enter a valid email address."]}
+    assert Invoice.objects.get(pk=invoice.pk).buyer_email == ""
+
+
 def test_invoice_change_page_shows_methods_payments_and_timeline(a_objects, a_client):
     invoice, method = a_objects["invoices_invoice"], a_objects["invoices_paymentmethod"]
     response = a_client.get(url("invoices_invoice_change", invoice.pk))
@@ -527,7 +567,8 @@ def test_invoice_change_page_shows_methods_payments_and_timeline(a_objects, a_cl
         ("status", "daemon"),
     ]
     assert "pending → paid" in page
-    assert set(response.context["adminform"].form.fields) == {"notes", "buyer_email", "shipping_address"}
+    # Paid: the buyer's details are shown read-only, only the notes stay editable.
+    assert set(response.context["adminform"].form.fields) == {"notes"}
 
 
 def test_search_by_payment_address(a_client, store):
