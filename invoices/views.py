@@ -1,6 +1,5 @@
 """The buyer's checkout page and its small endpoints. Views only read and call services."""
 
-import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -28,10 +27,9 @@ from invoices.checkout import (
 )
 from invoices.customer import DETAIL_FIELDS, DetailsActor, invoice_details_update
 from invoices.effects import invoice_public_state
-from invoices.models import Invoice, InvoiceStatus
+from invoices.models import Invoice
 from invoices.qr import qr_svg
-
-logger = logging.getLogger(__name__)
+from invoices.sandbox import invoice_simulate_payment
 
 # The checkout is meant to be framed by any merchant's site (the modal script), so instead of
 # X-Frame-Options it sends a CSP that allows any ancestor but nothing else from elsewhere:
@@ -45,6 +43,14 @@ SIMULATE_MESSAGES = {
     "unavailable": lambda: _("The regtest chain simulator is not running, so no test payment could be sent."),
     "refused": lambda: _("The chain simulator refused the test payment."),
     "nothing_due": lambda: _("Nothing is left to pay on this invoice."),
+}
+
+# The service's refusal codes → what the page says (the checkout script shows the message).
+SIMULATE_OUTCOMES = {
+    "simulator_unavailable": "unavailable",
+    "simulator_refused": "refused",
+    "nothing_due": "nothing_due",
+    "payment_method_not_found": "nothing_due",
 }
 
 
@@ -189,29 +195,17 @@ def checkout_customer(request: HttpRequest, invoice_id: str) -> HttpResponse:
 @require_POST
 @xframe_options_exempt
 def checkout_simulate(request: HttpRequest, invoice_id: str) -> HttpResponse:
-    """Sandbox only: pay the amount due through the regtest chain simulator. The payment then
-    arrives the real way (simulator → Electrum daemon → listener → invoice services)."""
+    """Sandbox only: the "Simulate payment" button (invoices.sandbox, shared with the command)."""
     if not settings.SANDBOX:
         raise Http404("Not a sandbox")
-    from daemons.simulator.client import SimulatorClient, SimulatorError, SimulatorUnavailable
-
     invoice = _get_invoice(invoice_id)
-    methods = checkout_methods(invoice)
-    method = next((m for m in methods if m.id == request.POST.get("method")), methods[0] if methods else None)
-    outcome = "nothing_due"
-    if method is not None and method.remaining_sat > 0 and invoice.status in (InvoiceStatus.PENDING,):
-        client = SimulatorClient(f"http://{settings.SIMULATOR_HOST}:{settings.SIMULATOR_CONTROL_PORT}", timeout=5)
-        try:
-            client.pay(method.address, method.remaining_sat)
-            outcome = "sent"
-        except SimulatorUnavailable as exc:
-            logger.warning("simulate payment for %s: %s", invoice.pk, exc)
-            outcome = "unavailable"
-        except SimulatorError as exc:
-            logger.warning("simulate payment for %s refused: %s", invoice.pk, exc)
-            outcome = "refused"
+    status = 200
+    try:
+        invoice_simulate_payment(invoice_id=invoice.pk, method_id=request.POST.get("method") or None)
+        outcome = "sent"
+    except ApplicationError as exc:
+        outcome, status = SIMULATE_OUTCOMES.get(exc.code, "refused"), exc.http_status
     if request.headers.get("Accept", "").startswith("application/json"):
-        status = 200 if outcome == "sent" else 503 if outcome == "unavailable" else 409
         return JsonResponse({"outcome": outcome, "message": SIMULATE_MESSAGES[outcome]()}, status=status)
     return redirect(_checkout_url(invoice.pk, request, simulated=outcome))
 
