@@ -5,7 +5,8 @@ from django.utils.html import format_html
 
 from bitcart.admin import OwnerScopedAdmin, ScopedModelForm, https_formfield
 from bitcart.errors import ApplicationError
-from bitcart.money import CURRENCIES, normalize_currency, validate_price
+from bitcart.money import CURRENCIES
+from stores import services
 from stores.models import Discount, NotificationProvider, Product, Store, Template
 
 CURRENCY_CHOICES = [(code, code) for code in sorted(CURRENCIES)]
@@ -34,7 +35,7 @@ class ProductForm(forms.ModelForm):
         price = cleaned.get("price")
         if store is not None and price is not None:
             try:
-                cleaned["price"] = validate_price(price, store.default_currency)
+                cleaned["price"] = services.product_price_validate(store=store, price=price)
             except ApplicationError as exc:
                 self.add_error("price", exc.message)
         return cleaned
@@ -58,13 +59,23 @@ class StoreForm(ScopedModelForm):
         exclude = ()
         formfield_callback = https_formfield
 
+    def clean_default_currency(self) -> str:
+        # The products of an existing store must still fit the new currency's decimal places.
+        try:
+            return services.store_currency_validate(store=self.instance, currency=self.cleaned_data["default_currency"])
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+
     def clean(self):
         cleaned = super().clean()
         owner = self.form_owner()
         wallets = cleaned.get("wallets")
         # Merchants only get their own wallets as choices; this also holds a superuser to the rule.
-        if owner is not None and wallets is not None and any(w.owner_id != owner.pk for w in wallets):
-            self.add_error("wallets", "A store can only use wallets of its owner.")
+        if owner is not None and wallets is not None:
+            try:
+                services.store_wallets_validate(owner_id=owner.pk, wallets=wallets)
+            except ApplicationError as exc:
+                self.add_error("wallets", exc.message)
         return cleaned
 
 
@@ -150,9 +161,8 @@ class DiscountForm(forms.ModelForm):
         help_texts = {"currencies": "Comma-separated currency codes (e.g. USD, EUR); empty means all."}
 
     def clean_currencies(self) -> str:
-        codes = [c.strip() for c in (self.cleaned_data.get("currencies") or "").split(",") if c.strip()]
         try:
-            return ",".join(dict.fromkeys(normalize_currency(c) for c in codes))
+            return services.discount_currencies_clean(self.cleaned_data.get("currencies") or "")
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from None
 
@@ -179,10 +189,10 @@ class NotificationProviderForm(forms.ModelForm):
         help_texts = {"url": "An Apprise URL, e.g. json://example.com/hook or mailto://user:pass@example.com"}
 
     def clean_url(self) -> str:
-        url = (self.cleaned_data.get("url") or "").strip()
-        if "://" not in url:
-            raise forms.ValidationError("Give an Apprise URL: scheme://…")
-        return url
+        try:
+            return services.notification_provider_url_clean(self.cleaned_data.get("url") or "")
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 @admin.register(NotificationProvider)
@@ -213,16 +223,15 @@ class TemplateForm(ScopedModelForm):
         cleaned = super().clean()
         owner = self.form_owner()
         store = cleaned.get("store")
-        if owner is None:
-            return cleaned
-        if store is not None and store.owner_id != owner.pk:
-            self.add_error("store", "A template can only belong to a store of its owner.")
         name = cleaned.get("name")
-        # The owner is not a form field for merchants, so Django cannot check this constraint itself;
-        # (owner, NULL store, name) must not repeat either, which the database lets through.
-        duplicates = Template.objects.filter(owner=owner, store=store, name=name).exclude(pk=self.instance.pk)
-        if name and duplicates.exists():
-            self.add_error("name", "A template with this name already exists for this store.")
+        if owner is None or not name:
+            return cleaned
+        # The owner is not a form field for merchants, so Django cannot check the unique constraint
+        # itself; the service's rule also covers (owner, NULL store, name), which the database lets through.
+        try:
+            services.template_validate(owner_id=owner.pk, store=store, name=name, exclude_id=self.instance.pk)
+        except ApplicationError as exc:
+            self.add_error("name" if exc.code == "template_exists" else "store", exc.message)
         return cleaned
 
 

@@ -206,7 +206,7 @@ def test_superuser_sees_every_merchants_objects(a_objects, b_objects, admin_clie
 def test_superuser_cannot_give_a_store_someone_elses_wallet(admin_client, merchant, other_merchant, wallet):
     data = {"name": "Mixed", "owner": other_merchant.pk, "default_currency": "BTC", "wallets": [wallet.pk]}
     response = admin_client.post(url("stores_store_add"), {**data, **_checkout_defaults(), **_empty_inline()})
-    assert response.context["adminform"].form.errors["wallets"] == ["A store can only use wallets of its owner."]
+    assert response.context["adminform"].form.errors["wallets"] == ["A store can only use wallets of its owner"]
     assert not Store.objects.filter(name="Mixed").exists()
 
 
@@ -398,6 +398,19 @@ def test_product_inline_on_store_validates_price_in_the_posted_currency(a_client
     assert Product.objects.get().price == Decimal("1.5")
 
 
+def test_store_currency_change_must_keep_product_prices_valid(a_client, wallet, store):
+    """The same rule as the API's (stores.services.store_currency_validate)."""
+    Product.objects.create(store=store, name="Sticker", price=Decimal("0.001"))
+    data = {"name": "Shop", "default_currency": "JPY", "wallets": [wallet.pk], **_checkout_defaults()}
+    response = a_client.post(url("stores_store_change", store.pk), {**data, **_empty_inline()})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["default_currency"] == [
+        "Product 'Sticker': price has more than 0 decimal places for JPY; change its price first"
+    ]
+    store.refresh_from_db()
+    assert store.default_currency == "BTC"
+
+
 def test_product_image_upload_and_thumbnail(a_client, store, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     buffer = io.BytesIO()
@@ -425,7 +438,7 @@ def test_template_owner_is_set_and_names_are_unique(a_client, merchant, store):
     assert Template.objects.get().owner == merchant
     response = a_client.post(url("stores_template_add"), data)
     assert response.context["adminform"].form.errors["name"] == [
-        "A template with this name already exists for this store."
+        "A template with this name already exists for this store"
     ]
     assert Template.objects.count() == 1
 
