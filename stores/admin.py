@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
@@ -10,6 +12,47 @@ from stores import services
 from stores.models import Discount, NotificationProvider, Product, Store, Template
 
 CURRENCY_CHOICES = [(code, code) for code in sorted(CURRENCIES)]
+
+
+def _form_values(form, names) -> dict[str, Any]:
+    """Model field values the (validated) form put on its instance, for the given field names."""
+    concrete = {f.name for f in form.instance._meta.concrete_fields}
+    return {name: getattr(form.instance, name) for name in names if name in concrete and name != "id"}
+
+
+def _became(obj, saved) -> None:
+    """The admin goes on with the form's instance (log entry, redirect): make it the saved row."""
+    obj.__dict__.update(saved.__dict__)
+
+
+class ServiceSavedAdmin(OwnerScopedAdmin):
+    """The form validates (with the services' rule functions); the writes are the services':
+    subclasses give `create(obj, values, form)`, `update(obj, changed, form)` and `delete(obj)`.
+    (No per-request state on self: one ModelAdmin instance serves every request.)"""
+
+    def create(self, obj, values: dict[str, Any], form):
+        raise NotImplementedError
+
+    def update(self, obj, changed: dict[str, Any], form) -> None:
+        raise NotImplementedError
+
+    def delete(self, obj) -> None:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        if self._has_owner() and not change and not request.user.is_superuser:
+            obj.owner = request.user
+        if change:
+            self.update(obj, _form_values(form, form.changed_data), form)
+        else:
+            _became(obj, self.create(obj, _form_values(form, form.cleaned_data), form))
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        self.delete(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for obj in queryset:
+            self.delete(obj)
 
 
 class ProductForm(forms.ModelForm):
@@ -80,7 +123,7 @@ class StoreForm(ScopedModelForm):
 
 
 @admin.register(Store)
-class StoreAdmin(OwnerScopedAdmin):
+class StoreAdmin(ServiceSavedAdmin):
     form = StoreForm
     list_display = ("name", "default_currency", "wallet_names", "transaction_speed", "expiration", "created")
     list_filter = ("default_currency", "created")
@@ -115,13 +158,50 @@ class StoreAdmin(OwnerScopedAdmin):
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).prefetch_related("wallets")
 
+    # The wallets are a many-to-many field, not on the instance: they are taken from the form.
+
+    def create(self, obj: Store, values: dict[str, Any], form) -> Store:
+        values.pop("owner", None)
+        return services.store_create(owner=obj.owner, wallets=form.cleaned_data.get("wallets") or [], **values)
+
+    def update(self, obj: Store, changed: dict[str, Any], form) -> None:
+        wallets = (form.cleaned_data.get("wallets") or []) if "wallets" in form.changed_data else None
+        services.store_update(store=obj, wallets=wallets, **changed)
+
+    def delete(self, obj: Store) -> None:
+        services.store_delete(store=obj)
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        # Not form.save_m2m(): the wallets were set by the store service.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        """The products inline, through the product services (what formset.save() would write)."""
+        store = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for product_form in formset.initial_forms:
+            product = product_form.instance
+            if product_form in formset.deleted_forms:
+                services.product_delete(product=product)
+                formset.deleted_objects.append(product)
+            elif product_form.has_changed():
+                services.product_update(product=product, **_form_values(product_form, product_form.changed_data))
+                formset.changed_objects.append((product, product_form.changed_data))
+        for product_form in formset.extra_forms:
+            if not product_form.has_changed() or product_form in formset.deleted_forms:
+                continue
+            values = _form_values(product_form, product_form.cleaned_data)
+            values.pop("store", None)
+            formset.new_objects.append(services.product_create(store=store, **values))
+
     @admin.display(description="Wallets")
     def wallet_names(self, obj: Store) -> str:
         return ", ".join(w.name for w in obj.wallets.all()) or "—"
 
 
 @admin.register(Product)
-class ProductAdmin(OwnerScopedAdmin):
+class ProductAdmin(ServiceSavedAdmin):
     form = ProductForm
     list_display = ("thumbnail", "name", "store", "price_display", "quantity", "status", "category", "created")
     list_display_links = ("thumbnail", "name")
@@ -136,6 +216,19 @@ class ProductAdmin(OwnerScopedAdmin):
         (None, {"fields": ("store", "name", "price", "quantity", "status", "category", "description")}),
         ("Delivery", {"fields": ("image", "image_preview", "download_url")}),
     ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return (*readonly, "store") if obj is not None else readonly  # a product stays in its store
+
+    def create(self, obj: Product, values: dict[str, Any], form) -> Product:
+        return services.product_create(**values)
+
+    def update(self, obj: Product, changed: dict[str, Any], form) -> None:
+        services.product_update(product=obj, **changed)
+
+    def delete(self, obj: Product) -> None:
+        services.product_delete(product=obj)
 
     @admin.display(description="Price", ordering="price")
     def price_display(self, obj: Product) -> str:
@@ -168,7 +261,7 @@ class DiscountForm(forms.ModelForm):
 
 
 @admin.register(Discount)
-class DiscountAdmin(OwnerScopedAdmin):
+class DiscountAdmin(ServiceSavedAdmin):
     form = DiscountForm
     list_display = ("name", "store", "percent", "promocode", "end_date", "currencies", "created")
     list_filter = (("store", admin.RelatedOnlyFieldListFilter), "end_date")
@@ -179,6 +272,15 @@ class DiscountAdmin(OwnerScopedAdmin):
 
     record_fields = ("id", "created")
     fieldsets = [(None, {"fields": ("store", "name", "percent", "promocode", "end_date", "currencies", "description")})]
+
+    def create(self, obj: Discount, values: dict[str, Any], form) -> Discount:
+        return services.discount_create(**values)
+
+    def update(self, obj: Discount, changed: dict[str, Any], form) -> None:
+        services.discount_update(discount=obj, **changed)
+
+    def delete(self, obj: Discount) -> None:
+        services.discount_delete(discount=obj)
 
 
 class NotificationProviderForm(forms.ModelForm):
@@ -196,7 +298,7 @@ class NotificationProviderForm(forms.ModelForm):
 
 
 @admin.register(NotificationProvider)
-class NotificationProviderAdmin(OwnerScopedAdmin):
+class NotificationProviderAdmin(ServiceSavedAdmin):
     form = NotificationProviderForm
     list_display = ("name", "store", "scheme", "enabled", "created")
     list_filter = ("enabled", ("store", admin.RelatedOnlyFieldListFilter))
@@ -206,6 +308,15 @@ class NotificationProviderAdmin(OwnerScopedAdmin):
 
     record_fields = ("id", "created")
     fieldsets = [(None, {"fields": ("store", "name", "url", "enabled")})]
+
+    def create(self, obj: NotificationProvider, values: dict[str, Any], form) -> NotificationProvider:
+        return services.notification_provider_create(**values)
+
+    def update(self, obj: NotificationProvider, changed: dict[str, Any], form) -> None:
+        services.notification_provider_update(provider=obj, **changed)
+
+    def delete(self, obj: NotificationProvider) -> None:
+        services.notification_provider_delete(provider=obj)
 
     @admin.display(description="Service")
     def scheme(self, obj: NotificationProvider) -> str:
@@ -236,7 +347,7 @@ class TemplateForm(ScopedModelForm):
 
 
 @admin.register(Template)
-class TemplateAdmin(OwnerScopedAdmin):
+class TemplateAdmin(ServiceSavedAdmin):
     form = TemplateForm
     list_display = ("name", "store", "created")
     list_filter = ("name", ("store", admin.RelatedOnlyFieldListFilter))
@@ -246,3 +357,13 @@ class TemplateAdmin(OwnerScopedAdmin):
 
     record_fields = ("id", "created")
     fieldsets = [(None, {"fields": ("owner", "store", "name", "text")})]
+
+    def create(self, obj: Template, values: dict[str, Any], form) -> Template:
+        values["owner"] = obj.owner  # set by the admin for merchants (not a form field for them)
+        return services.template_create(**values)
+
+    def update(self, obj: Template, changed: dict[str, Any], form) -> None:
+        services.template_update(template=obj, **changed)
+
+    def delete(self, obj: Template) -> None:
+        services.template_delete(template=obj)

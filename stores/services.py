@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import F, Model, ProtectedError, RestrictedError
@@ -107,7 +108,8 @@ def store_update(*, store: Store, wallets: Iterable[Any] | None = None, **fields
             fields["name"] = (fields["name"] or "").strip()
         if "default_currency" in fields:
             fields["default_currency"] = store_currency_validate(store=locked, currency=fields["default_currency"])
-        checked = None if wallets is None else store_wallets_validate(owner_id=locked.owner_id, wallets=wallets)
+        owner_id = fields["owner"].pk if "owner" in fields else locked.owner_id
+        checked = None if wallets is None else store_wallets_validate(owner_id=owner_id, wallets=wallets)
         _save_changes(locked, fields)
         if checked is not None:
             locked.wallets.set(checked)
@@ -228,7 +230,7 @@ def template_validate(*, owner_id: Any, store: Store | None, name: str, exclude_
 def template_create(*, owner, store: Store | None, name: str, text: str) -> Template:
     with transaction.atomic():
         # The owner's row serializes template writes, so the duplicate check holds for store=NULL too.
-        type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
         template_validate(owner_id=owner.pk, store=store, name=name)
         template = Template(owner=owner, store=store, name=name, text=text)
         _full_clean(template)
@@ -238,10 +240,13 @@ def template_create(*, owner, store: Store | None, name: str, text: str) -> Temp
 
 def template_update(*, template: Template, **fields: Any) -> Template:
     with transaction.atomic():
-        type(template.owner).objects.select_for_update().filter(pk=template.owner_id).first()
-        if "name" in fields:
+        get_user_model().objects.select_for_update().filter(pk=template.owner_id).first()
+        if {"name", "store", "owner"} & set(fields):
             template_validate(
-                owner_id=template.owner_id, store=template.store, name=fields["name"], exclude_id=template.pk
+                owner_id=fields["owner"].pk if "owner" in fields else template.owner_id,
+                store=fields.get("store", template.store),
+                name=fields.get("name", template.name),
+                exclude_id=template.pk,
             )
         _save_changes(template, fields)
     return template

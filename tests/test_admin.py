@@ -411,6 +411,65 @@ def test_store_currency_change_must_keep_product_prices_valid(a_client, wallet, 
     assert store.default_currency == "BTC"
 
 
+def test_store_page_products_inline_writes_through_the_product_services(a_client, wallet, store):
+    """Change one product, delete another and add a third from the store page; the change log
+    records each (the admin's own formset.save() is replaced by the services)."""
+    from django.contrib.admin.models import LogEntry
+
+    hat = Product.objects.create(store=store, name="Hat", price=Decimal("0.001"))
+    cap = Product.objects.create(store=store, name="Cap", price=Decimal("0.002"))
+    forms = sorted([hat, cap], key=lambda p: p.created, reverse=True)  # the inline's order (Meta.ordering)
+    data = {
+        "name": "Shop",
+        "default_currency": "BTC",
+        "wallets": [wallet.pk],
+        **_checkout_defaults(),
+        **_empty_inline(),
+        "products-TOTAL_FORMS": "3",
+        "products-INITIAL_FORMS": "2",
+    }
+    for i, product in enumerate(forms):
+        data |= {
+            f"products-{i}-id": product.pk,
+            f"products-{i}-store": store.pk,
+            f"products-{i}-name": product.name,
+            f"products-{i}-price": str(product.price),
+            f"products-{i}-quantity": "-1",
+            f"products-{i}-status": "active",
+        }
+    index = {p.pk: i for i, p in enumerate(forms)}
+    data[f"products-{index[hat.pk]}-price"] = "0.0015"
+    data[f"products-{index[cap.pk]}-DELETE"] = "on"
+    data |= {"products-2-name": "Scarf", "products-2-price": "0.003", "products-2-quantity": "4"}
+    data["products-2-status"] = "active"
+    response = a_client.post(url("stores_store_change", store.pk), data)
+    assert response.status_code == 302, response.context and response.context["inline_admin_formsets"][0].formset.errors
+    assert sorted(Product.objects.values_list("name", "price", "quantity")) == [
+        ("Hat", Decimal("0.0015"), -1),
+        ("Scarf", Decimal("0.003"), 4),
+    ]
+    message = LogEntry.objects.get().get_change_message()
+    assert "Added product “Scarf”." in message
+    assert "Changed Price for product “Hat”." in message
+    assert "Deleted product “Cap”." in message
+
+
+def test_product_store_is_fixed_and_changes_go_through_the_service(a_client, store):
+    hat = Product.objects.create(store=store, name="Hat", price=Decimal("0.001"))
+    page = a_client.get(url("stores_product_change", hat.pk))
+    assert "store" not in page.context["adminform"].form.fields
+    data = {"name": " Cap ", "price": "0.002", "quantity": 3, "status": "inactive"}
+    assert a_client.post(url("stores_product_change", hat.pk), data).status_code == 302
+    hat.refresh_from_db()
+    assert (hat.name, hat.price, hat.quantity, hat.status, hat.store_id) == (
+        "Cap",
+        Decimal("0.002"),
+        3,
+        "inactive",
+        store.pk,
+    )
+
+
 def test_product_image_upload_and_thumbnail(a_client, store, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     buffer = io.BytesIO()
