@@ -1,7 +1,8 @@
 """Invoices in the merchants' admin: created through the service, changed only by services.
 
-The change page is a read-only record (payment methods, payments, the event timeline) with a
-few buyer-facing notes editable; statuses move only through invoices.services (the actions).
+The change page is a read-only record (payment methods, payments, the event timeline) with the
+notes (and, while pending, the buyer's e-mail and address) editable through invoices.customer;
+statuses move only through invoices.services (the actions).
 """
 
 import json
@@ -17,6 +18,7 @@ from bitcart.errors import ApplicationError
 from bitcart.money import CURRENCIES, quantize, sat_to_btc
 from bitcart.ownership import owned_objects
 from invoices import selectors, services
+from invoices.customer import DetailsActor, invoice_details_update
 from invoices.models import Invoice, InvoiceEvent, InvoiceProduct, InvoiceStatus, Payment, PaymentMethod
 from stores.models import Product, Store
 
@@ -49,6 +51,13 @@ _ERROR_FIELDS = {
     "invalid_quantity": "items",
     "too_many_products": "items",
     "no_wallets": "store",
+}
+_DETAIL_ERROR_FIELDS = {
+    "invalid_email": "buyer_email",
+    "email_required": "buyer_email",
+    "invalid_address": "shipping_address",
+    "address_required": "shipping_address",
+    "invalid_notes": "notes",
 }
 _STATUS_COLOURS: dict[str, str] = {
     InvoiceStatus.PENDING: "#64748b",
@@ -126,9 +135,24 @@ class InvoiceCreateForm(ScopedModelForm):
 
 
 class InvoiceChangeForm(forms.ModelForm):
+    """The change page's few editable details, written by invoices.customer (the one rule for
+    every caller): only the fields the merchant changed, as the owner; a refusal is a form error."""
+
     class Meta:
         model = Invoice
         fields = EDITABLE_FIELDS
+
+    def _post_clean(self):
+        if self.errors:
+            return
+        changes = {name: self.cleaned_data[name] for name in self.changed_data if name in EDITABLE_FIELDS}
+        if not changes:
+            return
+        try:
+            self.instance = invoice_details_update(invoice_id=self.instance.pk, actor=DetailsActor.OWNER, **changes)
+        except ApplicationError as exc:
+            field = _DETAIL_ERROR_FIELDS.get(exc.code)
+            self.add_error(field if field in self.fields else None, exc.message)
 
 
 @admin.register(Invoice)
@@ -187,19 +211,19 @@ class InvoiceAdmin(OwnerScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         if obj is None:
             return ()
+        # Buyer fields are frozen once the invoice is paid (or ends): the service refuses them then.
+        editable = EDITABLE_FIELDS if obj.status == InvoiceStatus.PENDING else ("notes",)
         names = [name for _, options in self.fieldsets for name in options["fields"]]
-        return [name for name in names if name not in EDITABLE_FIELDS]
+        return [name for name in names if name not in editable]
 
     def response_post_save_add(self, request: HttpRequest, obj: Invoice):
         # Straight to the new invoice: its address and amount are what the merchant came for.
         return HttpResponseRedirect(reverse("admin:invoices_invoice_change", args=[obj.pk]))
 
     def save_model(self, request: HttpRequest, obj: Invoice, form, change: bool) -> None:
-        if not change:
-            return  # invoice_create saved it, with its payment methods and first event
-        # Only the editable columns: a full save would write back a status or sent amount that the
-        # payment pipeline may have changed since this request loaded the row.
-        obj.save(update_fields=[*EDITABLE_FIELDS, "updated"])
+        # Nothing to save here: the forms' validation ran the services (invoice_create on add,
+        # invoice_details_update on change), which wrote only their own columns under the row lock.
+        return
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         if change:

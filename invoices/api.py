@@ -15,9 +15,8 @@ from accounts import scopes
 from accounts.permissions import request_grant
 from accounts.throttling import AnonymousInvoiceThrottle
 from accounts.viewsets import ApiViewSet, list_schema
-from bitcart.api import model_update
 from bitcart.errors import ApplicationError, NotFound, TransitionNotAllowed
-from invoices.locks import invoice_lock
+from invoices.customer import DetailsActor, invoice_details_update
 from invoices.models import Invoice, InvoiceStatus
 from invoices.serializers import (
     CustomerUpdateSerializer,
@@ -151,22 +150,34 @@ class InvoiceViewSet(ApiViewSet):
         data.is_valid(raise_exception=True)
         return Response(self._create(data, order_id=order_id))
 
-    @extend_schema(request=InvoiceUpdateSerializer, responses=InvoiceSerializer)
+    @extend_schema(
+        request=InvoiceUpdateSerializer,
+        responses=InvoiceSerializer,
+        description="The owner's edit. Buyer fields change only while the invoice is pending (409 after).",
+    )
     def partial_update(self, request: Request, pk: str) -> Response:
         data = InvoiceUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         invoice = self.get_object()
-        invoice_update(invoice_id=invoice.pk, fields=dict(data.validated_data))
+        invoice_details_update(invoice_id=invoice.pk, actor=DetailsActor.OWNER, **data.validated_data)
         return Response(InvoiceSerializer(invoices_queryset().get(pk=invoice.pk)).data)
 
-    @extend_schema(request=CustomerUpdateSerializer, responses=PublicInvoiceSerializer)
+    @extend_schema(
+        request=CustomerUpdateSerializer,
+        responses=PublicInvoiceSerializer,
+        description="Anyone may set the buyer fields the store asks for (checkout_settings.email_required, "
+        "ask_address) while the invoice is pending; notes only the owner. Refusals: 403 field_not_allowed, "
+        "409 invoice_not_pending; nothing is changed then.",
+    )
     @action(detail=True, methods=["patch"], pagination_class=None)
     def customer(self, request: Request, pk: str) -> Response:
         data = CustomerUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        if not Invoice.objects.filter(pk=pk).exists():
+        invoice = Invoice.objects.select_related("store").filter(pk=pk).first()
+        if invoice is None:
             raise NotFound("Invoice not found", code="invoice_not_found")
-        invoice_customer_update(invoice_id=pk, **data.validated_data)
+        actor = DetailsActor.OWNER if self._owns(invoice) else DetailsActor.PUBLIC
+        invoice_details_update(invoice_id=pk, actor=actor, **data.validated_data)
         return Response(self._represent(invoices_queryset().get(pk=pk)))
 
     def batch_mark_complete(self, invoice: Invoice, options: dict) -> None:
@@ -180,27 +191,6 @@ class InvoiceViewSet(ApiViewSet):
             invoice_mark_invalid(invoice_id=invoice.pk, actor=f"api:{self.request.user.pk}")
         except TransitionNotAllowed:
             pass
-
-
-# --- writes the invoice services do not cover yet (buyer-supplied details, merchant's references) ---
-
-
-def invoice_customer_update(*, invoice_id: str, buyer_email: str = "", shipping_address: str = "", notes: str = ""):
-    """Bitcart's rule: the buyer may fill in details that are still empty, never overwrite them."""
-    with transaction.atomic():
-        invoice = invoice_lock(invoice_id)
-        wanted = {"buyer_email": buyer_email, "shipping_address": shipping_address, "notes": notes}
-        fields = {k: v for k, v in wanted.items() if v and not getattr(invoice, k)}
-        if fields:
-            model_update(invoice, fields=fields)
-    return invoice
-
-
-def invoice_update(*, invoice_id: str, fields: dict[str, Any]) -> Invoice:
-    with transaction.atomic():
-        invoice = invoice_lock(invoice_id)
-        model_update(invoice, fields=fields)
-    return invoice
 
 
 def invoice_get_or_create_by_order_id(*, store: Store, kwargs: dict[str, Any]) -> tuple[Invoice, bool]:

@@ -269,9 +269,10 @@ class InvoiceUpdateSerializer(serializers.Serializer):
 
 
 class CustomerUpdateSerializer(serializers.Serializer):
-    buyer_email = serializers.EmailField(required=False, allow_blank=True, default="")
-    shipping_address = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    # No defaults: a field left out is left as it is (invoices.customer.invoice_details_update).
+    buyer_email = serializers.EmailField(required=False, allow_blank=True)
+    shipping_address = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
 
 
 def invoice_snapshot_prefetch(invoice: Invoice) -> None:

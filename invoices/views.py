@@ -1,6 +1,5 @@
 """The buyer's checkout page and its small endpoints. Views only read and call services."""
 
-import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -26,12 +25,11 @@ from invoices.checkout import (
     fiat_rate_display,
     invoice_needs_details,
 )
-from invoices.customer import invoice_update_customer
+from invoices.customer import DETAIL_FIELDS, DetailsActor, invoice_details_update
 from invoices.effects import invoice_public_state
-from invoices.models import Invoice, InvoiceStatus
+from invoices.models import Invoice
 from invoices.qr import qr_svg
-
-logger = logging.getLogger(__name__)
+from invoices.sandbox import invoice_simulate_payment
 
 # The checkout is meant to be framed by any merchant's site (the modal script), so instead of
 # X-Frame-Options it sends a CSP that allows any ancestor but nothing else from elsewhere:
@@ -45,6 +43,14 @@ SIMULATE_MESSAGES = {
     "unavailable": lambda: _("The regtest chain simulator is not running, so no test payment could be sent."),
     "refused": lambda: _("The chain simulator refused the test payment."),
     "nothing_due": lambda: _("Nothing is left to pay on this invoice."),
+}
+
+# The service's refusal codes → what the page says (the checkout script shows the message).
+SIMULATE_OUTCOMES = {
+    "simulator_unavailable": "unavailable",
+    "simulator_refused": "refused",
+    "nothing_due": "nothing_due",
+    "payment_method_not_found": "nothing_due",
 }
 
 
@@ -168,14 +174,20 @@ def checkout_payment(request: HttpRequest, invoice_id: str) -> JsonResponse:
 @require_POST
 @xframe_options_exempt
 def checkout_customer(request: HttpRequest, invoice_id: str) -> HttpResponse:
+    """The details step, as the public. Every posted detail goes to the service, so one the public
+    may not set (notes, a field the store does not ask for) is refused (403), not silently dropped;
+    a field the store requires is sent even when left out, and refused empty."""
     invoice = _get_invoice(invoice_id)
     store = invoice.store
-    email = request.POST.get("buyer_email") if "buyer_email" in request.POST or store.email_required else None
-    address = request.POST.get("shipping_address") if "shipping_address" in request.POST or store.ask_address else None
+    changes = {name: request.POST[name] for name in DETAIL_FIELDS if name in request.POST}
+    if store.email_required:
+        changes.setdefault("buyer_email", "")
+    if store.ask_address:
+        changes.setdefault("shipping_address", "")
     try:
-        invoice_update_customer(invoice_id=invoice.pk, buyer_email=email, shipping_address=address)
+        invoice_details_update(invoice_id=invoice.pk, actor=DetailsActor.PUBLIC, **changes)
     except ApplicationError as exc:
-        return _render_checkout(request, _get_invoice(invoice_id), error=exc.message, status=422)
+        return _render_checkout(request, _get_invoice(invoice_id), error=exc.message, status=exc.http_status)
     return redirect(_checkout_url(invoice.pk, request), permanent=False)
 
 
@@ -183,29 +195,17 @@ def checkout_customer(request: HttpRequest, invoice_id: str) -> HttpResponse:
 @require_POST
 @xframe_options_exempt
 def checkout_simulate(request: HttpRequest, invoice_id: str) -> HttpResponse:
-    """Sandbox only: pay the amount due through the regtest chain simulator. The payment then
-    arrives the real way (simulator → Electrum daemon → listener → invoice services)."""
+    """Sandbox only: the "Simulate payment" button (invoices.sandbox, shared with the command)."""
     if not settings.SANDBOX:
         raise Http404("Not a sandbox")
-    from daemons.simulator.client import SimulatorClient, SimulatorError, SimulatorUnavailable
-
     invoice = _get_invoice(invoice_id)
-    methods = checkout_methods(invoice)
-    method = next((m for m in methods if m.id == request.POST.get("method")), methods[0] if methods else None)
-    outcome = "nothing_due"
-    if method is not None and method.remaining_sat > 0 and invoice.status in (InvoiceStatus.PENDING,):
-        client = SimulatorClient(f"http://{settings.SIMULATOR_HOST}:{settings.SIMULATOR_CONTROL_PORT}", timeout=5)
-        try:
-            client.pay(method.address, method.remaining_sat)
-            outcome = "sent"
-        except SimulatorUnavailable as exc:
-            logger.warning("simulate payment for %s: %s", invoice.pk, exc)
-            outcome = "unavailable"
-        except SimulatorError as exc:
-            logger.warning("simulate payment for %s refused: %s", invoice.pk, exc)
-            outcome = "refused"
+    status = 200
+    try:
+        invoice_simulate_payment(invoice_id=invoice.pk, method_id=request.POST.get("method") or None)
+        outcome = "sent"
+    except ApplicationError as exc:
+        outcome, status = SIMULATE_OUTCOMES.get(exc.code, "refused"), exc.http_status
     if request.headers.get("Accept", "").startswith("application/json"):
-        status = 200 if outcome == "sent" else 503 if outcome == "unavailable" else 409
         return JsonResponse({"outcome": outcome, "message": SIMULATE_MESSAGES[outcome]()}, status=status)
     return redirect(_checkout_url(invoice.pk, request, simulated=outcome))
 

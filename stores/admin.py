@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
@@ -5,10 +7,52 @@ from django.utils.html import format_html
 
 from bitcart.admin import OwnerScopedAdmin, ScopedModelForm, https_formfield
 from bitcart.errors import ApplicationError
-from bitcart.money import CURRENCIES, normalize_currency, validate_price
+from bitcart.money import CURRENCIES
+from stores import services
 from stores.models import Discount, NotificationProvider, Product, Store, Template
 
 CURRENCY_CHOICES = [(code, code) for code in sorted(CURRENCIES)]
+
+
+def _form_values(form, names) -> dict[str, Any]:
+    """Model field values the (validated) form put on its instance, for the given field names."""
+    concrete = {f.name for f in form.instance._meta.concrete_fields}
+    return {name: getattr(form.instance, name) for name in names if name in concrete and name != "id"}
+
+
+def _became(obj, saved) -> None:
+    """The admin goes on with the form's instance (log entry, redirect): make it the saved row."""
+    obj.__dict__.update(saved.__dict__)
+
+
+class ServiceSavedAdmin(OwnerScopedAdmin):
+    """The form validates (with the services' rule functions); the writes are the services':
+    subclasses give `create(obj, values, form)`, `update(obj, changed, form)` and `delete(obj)`.
+    (No per-request state on self: one ModelAdmin instance serves every request.)"""
+
+    def create(self, obj, values: dict[str, Any], form):
+        raise NotImplementedError
+
+    def update(self, obj, changed: dict[str, Any], form) -> None:
+        raise NotImplementedError
+
+    def delete(self, obj) -> None:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        if self._has_owner() and not change and not request.user.is_superuser:
+            obj.owner = request.user
+        if change:
+            self.update(obj, _form_values(form, form.changed_data), form)
+        else:
+            _became(obj, self.create(obj, _form_values(form, form.cleaned_data), form))
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        self.delete(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for obj in queryset:
+            self.delete(obj)
 
 
 class ProductForm(forms.ModelForm):
@@ -34,7 +78,7 @@ class ProductForm(forms.ModelForm):
         price = cleaned.get("price")
         if store is not None and price is not None:
             try:
-                cleaned["price"] = validate_price(price, store.default_currency)
+                cleaned["price"] = services.product_price_validate(store=store, price=price)
             except ApplicationError as exc:
                 self.add_error("price", exc.message)
         return cleaned
@@ -58,18 +102,28 @@ class StoreForm(ScopedModelForm):
         exclude = ()
         formfield_callback = https_formfield
 
+    def clean_default_currency(self) -> str:
+        # The products of an existing store must still fit the new currency's decimal places.
+        try:
+            return services.store_currency_validate(store=self.instance, currency=self.cleaned_data["default_currency"])
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+
     def clean(self):
         cleaned = super().clean()
         owner = self.form_owner()
         wallets = cleaned.get("wallets")
         # Merchants only get their own wallets as choices; this also holds a superuser to the rule.
-        if owner is not None and wallets is not None and any(w.owner_id != owner.pk for w in wallets):
-            self.add_error("wallets", "A store can only use wallets of its owner.")
+        if owner is not None and wallets is not None:
+            try:
+                services.store_wallets_validate(owner_id=owner.pk, wallets=wallets)
+            except ApplicationError as exc:
+                self.add_error("wallets", exc.message)
         return cleaned
 
 
 @admin.register(Store)
-class StoreAdmin(OwnerScopedAdmin):
+class StoreAdmin(ServiceSavedAdmin):
     form = StoreForm
     list_display = ("name", "default_currency", "wallet_names", "transaction_speed", "expiration", "created")
     list_filter = ("default_currency", "created")
@@ -104,13 +158,50 @@ class StoreAdmin(OwnerScopedAdmin):
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).prefetch_related("wallets")
 
+    # The wallets are a many-to-many field, not on the instance: they are taken from the form.
+
+    def create(self, obj: Store, values: dict[str, Any], form) -> Store:
+        values.pop("owner", None)
+        return services.store_create(owner=obj.owner, wallets=form.cleaned_data.get("wallets") or [], **values)
+
+    def update(self, obj: Store, changed: dict[str, Any], form) -> None:
+        wallets = (form.cleaned_data.get("wallets") or []) if "wallets" in form.changed_data else None
+        services.store_update(store=obj, wallets=wallets, **changed)
+
+    def delete(self, obj: Store) -> None:
+        services.store_delete(store=obj)
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        # Not form.save_m2m(): the wallets were set by the store service.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        """The products inline, through the product services (what formset.save() would write)."""
+        store = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for product_form in formset.initial_forms:
+            product = product_form.instance
+            if product_form in formset.deleted_forms:
+                services.product_delete(product=product)
+                formset.deleted_objects.append(product)
+            elif product_form.has_changed():
+                services.product_update(product=product, **_form_values(product_form, product_form.changed_data))
+                formset.changed_objects.append((product, product_form.changed_data))
+        for product_form in formset.extra_forms:
+            if not product_form.has_changed() or product_form in formset.deleted_forms:
+                continue
+            values = _form_values(product_form, product_form.cleaned_data)
+            values.pop("store", None)
+            formset.new_objects.append(services.product_create(store=store, **values))
+
     @admin.display(description="Wallets")
     def wallet_names(self, obj: Store) -> str:
         return ", ".join(w.name for w in obj.wallets.all()) or "—"
 
 
 @admin.register(Product)
-class ProductAdmin(OwnerScopedAdmin):
+class ProductAdmin(ServiceSavedAdmin):
     form = ProductForm
     list_display = ("thumbnail", "name", "store", "price_display", "quantity", "status", "category", "created")
     list_display_links = ("thumbnail", "name")
@@ -125,6 +216,19 @@ class ProductAdmin(OwnerScopedAdmin):
         (None, {"fields": ("store", "name", "price", "quantity", "status", "category", "description")}),
         ("Delivery", {"fields": ("image", "image_preview", "download_url")}),
     ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return (*readonly, "store") if obj is not None else readonly  # a product stays in its store
+
+    def create(self, obj: Product, values: dict[str, Any], form) -> Product:
+        return services.product_create(**values)
+
+    def update(self, obj: Product, changed: dict[str, Any], form) -> None:
+        services.product_update(product=obj, **changed)
+
+    def delete(self, obj: Product) -> None:
+        services.product_delete(product=obj)
 
     @admin.display(description="Price", ordering="price")
     def price_display(self, obj: Product) -> str:
@@ -150,15 +254,14 @@ class DiscountForm(forms.ModelForm):
         help_texts = {"currencies": "Comma-separated currency codes (e.g. USD, EUR); empty means all."}
 
     def clean_currencies(self) -> str:
-        codes = [c.strip() for c in (self.cleaned_data.get("currencies") or "").split(",") if c.strip()]
         try:
-            return ",".join(dict.fromkeys(normalize_currency(c) for c in codes))
+            return services.discount_currencies_clean(self.cleaned_data.get("currencies") or "")
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from None
 
 
 @admin.register(Discount)
-class DiscountAdmin(OwnerScopedAdmin):
+class DiscountAdmin(ServiceSavedAdmin):
     form = DiscountForm
     list_display = ("name", "store", "percent", "promocode", "end_date", "currencies", "created")
     list_filter = (("store", admin.RelatedOnlyFieldListFilter), "end_date")
@@ -170,6 +273,15 @@ class DiscountAdmin(OwnerScopedAdmin):
     record_fields = ("id", "created")
     fieldsets = [(None, {"fields": ("store", "name", "percent", "promocode", "end_date", "currencies", "description")})]
 
+    def create(self, obj: Discount, values: dict[str, Any], form) -> Discount:
+        return services.discount_create(**values)
+
+    def update(self, obj: Discount, changed: dict[str, Any], form) -> None:
+        services.discount_update(discount=obj, **changed)
+
+    def delete(self, obj: Discount) -> None:
+        services.discount_delete(discount=obj)
+
 
 class NotificationProviderForm(forms.ModelForm):
     class Meta:
@@ -179,14 +291,14 @@ class NotificationProviderForm(forms.ModelForm):
         help_texts = {"url": "An Apprise URL, e.g. json://example.com/hook or mailto://user:pass@example.com"}
 
     def clean_url(self) -> str:
-        url = (self.cleaned_data.get("url") or "").strip()
-        if "://" not in url:
-            raise forms.ValidationError("Give an Apprise URL: scheme://…")
-        return url
+        try:
+            return services.notification_provider_url_clean(self.cleaned_data.get("url") or "")
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 @admin.register(NotificationProvider)
-class NotificationProviderAdmin(OwnerScopedAdmin):
+class NotificationProviderAdmin(ServiceSavedAdmin):
     form = NotificationProviderForm
     list_display = ("name", "store", "scheme", "enabled", "created")
     list_filter = ("enabled", ("store", admin.RelatedOnlyFieldListFilter))
@@ -196,6 +308,15 @@ class NotificationProviderAdmin(OwnerScopedAdmin):
 
     record_fields = ("id", "created")
     fieldsets = [(None, {"fields": ("store", "name", "url", "enabled")})]
+
+    def create(self, obj: NotificationProvider, values: dict[str, Any], form) -> NotificationProvider:
+        return services.notification_provider_create(**values)
+
+    def update(self, obj: NotificationProvider, changed: dict[str, Any], form) -> None:
+        services.notification_provider_update(provider=obj, **changed)
+
+    def delete(self, obj: NotificationProvider) -> None:
+        services.notification_provider_delete(provider=obj)
 
     @admin.display(description="Service")
     def scheme(self, obj: NotificationProvider) -> str:
@@ -213,21 +334,20 @@ class TemplateForm(ScopedModelForm):
         cleaned = super().clean()
         owner = self.form_owner()
         store = cleaned.get("store")
-        if owner is None:
-            return cleaned
-        if store is not None and store.owner_id != owner.pk:
-            self.add_error("store", "A template can only belong to a store of its owner.")
         name = cleaned.get("name")
-        # The owner is not a form field for merchants, so Django cannot check this constraint itself;
-        # (owner, NULL store, name) must not repeat either, which the database lets through.
-        duplicates = Template.objects.filter(owner=owner, store=store, name=name).exclude(pk=self.instance.pk)
-        if name and duplicates.exists():
-            self.add_error("name", "A template with this name already exists for this store.")
+        if owner is None or not name:
+            return cleaned
+        # The owner is not a form field for merchants, so Django cannot check the unique constraint
+        # itself; the service's rule also covers (owner, NULL store, name), which the database lets through.
+        try:
+            services.template_validate(owner_id=owner.pk, store=store, name=name, exclude_id=self.instance.pk)
+        except ApplicationError as exc:
+            self.add_error("name" if exc.code == "template_exists" else "store", exc.message)
         return cleaned
 
 
 @admin.register(Template)
-class TemplateAdmin(OwnerScopedAdmin):
+class TemplateAdmin(ServiceSavedAdmin):
     form = TemplateForm
     list_display = ("name", "store", "created")
     list_filter = ("name", ("store", admin.RelatedOnlyFieldListFilter))
@@ -237,3 +357,13 @@ class TemplateAdmin(OwnerScopedAdmin):
 
     record_fields = ("id", "created")
     fieldsets = [(None, {"fields": ("owner", "store", "name", "text")})]
+
+    def create(self, obj: Template, values: dict[str, Any], form) -> Template:
+        values["owner"] = obj.owner  # set by the admin for merchants (not a form field for them)
+        return services.template_create(**values)
+
+    def update(self, obj: Template, changed: dict[str, Any], form) -> None:
+        services.template_update(template=obj, **changed)
+
+    def delete(self, obj: Template) -> None:
+        services.template_delete(template=obj)

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -11,12 +10,10 @@ from rest_framework.response import Response
 from accounts import scopes
 from accounts.permissions import request_grant
 from accounts.viewsets import ApiViewSet, list_schema
-from bitcart.api import model_create, model_delete, model_update
 from bitcart.errors import NotFound, ValidationFailed
-from bitcart.money import normalize_currency, validate_price
 from stores import serializers as s
+from stores import services
 from stores.models import Discount, NotificationProvider, Product, Store, Template
-from stores.services import product_create, store_create
 from wallets.models import Wallet
 
 
@@ -69,7 +66,7 @@ class StoreViewSet(ApiViewSet):
         data = s.StoreWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         wallets = owned_wallets(request, data.validated_data.get("wallets", []))
-        store = store_create(owner=request.user, wallets=wallets, **data.model_fields())
+        store = services.store_create(owner=request.user, wallets=wallets, **data.model_fields())
         return Response(s.StoreSerializer(self.queryset.get(pk=store.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.StoreWriteSerializer(partial=True), responses=s.StoreSerializer)
@@ -77,30 +74,29 @@ class StoreViewSet(ApiViewSet):
         store = self.get_object()
         data = s.StoreWriteSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        fields = data.model_fields()
-        if "default_currency" in fields:
-            fields["default_currency"] = normalize_currency(fields["default_currency"])
-        with transaction.atomic():
-            model_update(store, fields=fields)
-            if "wallets" in data.validated_data:
-                store.wallets.set(owned_wallets(request, data.validated_data["wallets"]))
+        wallets = data.validated_data.get("wallets")
+        services.store_update(
+            store=store,
+            wallets=None if wallets is None else owned_wallets(request, wallets),
+            **data.model_fields(),
+        )
         return Response(s.StoreSerializer(self.queryset.get(pk=store.pk)).data)
 
     @extend_schema(responses=s.StoreSerializer)
     def destroy(self, request: Request, pk: str) -> Response:
         store = self.get_object()
         body = s.StoreSerializer(store).data
-        model_delete(store)
+        services.store_delete(store=store)
         return Response(body)
 
     def batch_delete(self, obj: Store, options: dict) -> None:
-        model_delete(obj)
+        services.store_delete(store=obj)
 
 
 class _StoreChildViewSet(ApiViewSet):
-    """Products, discounts, notifications: each belongs to one store of the caller."""
+    """Products, discounts, notifications: each belongs to one store of the caller. Subclasses
+    name their services (stores.services): create(store=, **fields), update(<obj>=, **fields), delete."""
 
-    model: Any
     create_serializer: Any
     update_serializer: Any
     batch_commands = {"delete": "batch_delete"}
@@ -114,26 +110,29 @@ class _StoreChildViewSet(ApiViewSet):
         return Response(self.get_serializer(obj).data, status=status.HTTP_201_CREATED)
 
     def perform_create_object(self, store: Store, fields: dict) -> Any:
-        return model_create(self.model, store=store, **fields)
+        raise NotImplementedError
+
+    def perform_update(self, obj: Any, fields: dict) -> Any:
+        raise NotImplementedError
+
+    def perform_delete(self, obj: Any) -> None:
+        raise NotImplementedError
 
     def partial_update(self, request: Request, pk: str) -> Response:
         obj = self.get_object()
         data = self.update_serializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        model_update(obj, fields=self.clean_update(obj, dict(data.validated_data)))
+        obj = self.perform_update(obj, dict(data.validated_data))
         return Response(self.get_serializer(obj).data)
-
-    def clean_update(self, obj: Any, fields: dict) -> dict:
-        return fields
 
     def destroy(self, request: Request, pk: str) -> Response:
         obj = self.get_object()
         body = self.get_serializer(obj).data
-        model_delete(obj)
+        self.perform_delete(obj)
         return Response(body)
 
     def batch_delete(self, obj: Any, options: dict) -> None:
-        model_delete(obj)
+        self.perform_delete(obj)
 
 
 def _child_schema(viewset: type, serializer: Any, create: Any, update: Any) -> type:
@@ -158,7 +157,6 @@ def _child_schema(viewset: type, serializer: Any, create: Any, update: Any) -> t
 
 class ProductViewSet(_StoreChildViewSet):
     scope = scopes.PRODUCT_MANAGEMENT
-    model = Product
     queryset = Product.objects.select_related("store")
     serializer_class = s.ProductSerializer
     create_serializer = s.ProductSerializer
@@ -168,17 +166,17 @@ class ProductViewSet(_StoreChildViewSet):
     search_fields = ("name", "description", "category")
 
     def perform_create_object(self, store: Store, fields: dict) -> Product:
-        return product_create(store=store, **fields)
+        return services.product_create(store=store, **fields)
 
-    def clean_update(self, obj: Product, fields: dict) -> dict:
-        if "price" in fields:
-            fields["price"] = validate_price(fields["price"], obj.store.default_currency)
-        return fields
+    def perform_update(self, obj: Product, fields: dict) -> Product:
+        return services.product_update(product=obj, **fields)
+
+    def perform_delete(self, obj: Product) -> None:
+        services.product_delete(product=obj)
 
 
 class DiscountViewSet(_StoreChildViewSet):
     scope = scopes.DISCOUNT_MANAGEMENT
-    model = Discount
     queryset = Discount.objects.all()
     serializer_class = s.DiscountSerializer
     create_serializer = s.DiscountSerializer
@@ -187,10 +185,18 @@ class DiscountViewSet(_StoreChildViewSet):
     filter_fields = {"store_id": "store_id", "promocode": "promocode", "name": "name"}
     search_fields = ("name", "promocode", "description")
 
+    def perform_create_object(self, store: Store, fields: dict) -> Discount:
+        return services.discount_create(store=store, **fields)
+
+    def perform_update(self, obj: Discount, fields: dict) -> Discount:
+        return services.discount_update(discount=obj, **fields)
+
+    def perform_delete(self, obj: Discount) -> None:
+        services.discount_delete(discount=obj)
+
 
 class NotificationViewSet(_StoreChildViewSet):
     scope = scopes.NOTIFICATION_MANAGEMENT
-    model = NotificationProvider
     queryset = NotificationProvider.objects.all()
     serializer_class = s.NotificationSerializer
     create_serializer = s.NotificationSerializer
@@ -199,13 +205,21 @@ class NotificationViewSet(_StoreChildViewSet):
     filter_fields = {"store_id": "store_id", "name": "name"}
     search_fields = ("name",)
 
+    def perform_create_object(self, store: Store, fields: dict) -> NotificationProvider:
+        return services.notification_provider_create(store=store, **fields)
+
+    def perform_update(self, obj: NotificationProvider, fields: dict) -> NotificationProvider:
+        return services.notification_provider_update(provider=obj, **fields)
+
+    def perform_delete(self, obj: NotificationProvider) -> None:
+        services.notification_provider_delete(provider=obj)
+
 
 class TemplateViewSet(_StoreChildViewSet):
     """Templates belong to their user, optionally narrowed to one of the user's stores."""
 
     scope = scopes.TEMPLATE_MANAGEMENT
     owner_field = "owner"
-    model = Template
     queryset = Template.objects.all()
     serializer_class = s.TemplateSerializer
     create_serializer = s.TemplateSerializer
@@ -222,8 +236,14 @@ class TemplateViewSet(_StoreChildViewSet):
         store = owned_store(request, store_id, self.scope) if store_id else None
         if store is None and not self.grant().all:
             raise NotFound("Store not found", code="store_not_found")
-        template = model_create(Template, owner=request.user, store=store, **fields)
+        template = services.template_create(owner=request.user, store=store, **fields)
         return Response(s.TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, obj: Template, fields: dict) -> Template:
+        return services.template_update(template=obj, **fields)
+
+    def perform_delete(self, obj: Template) -> None:
+        services.template_delete(template=obj)
 
 
 for _viewset, _serializer, _update in (

@@ -206,7 +206,7 @@ def test_superuser_sees_every_merchants_objects(a_objects, b_objects, admin_clie
 def test_superuser_cannot_give_a_store_someone_elses_wallet(admin_client, merchant, other_merchant, wallet):
     data = {"name": "Mixed", "owner": other_merchant.pk, "default_currency": "BTC", "wallets": [wallet.pk]}
     response = admin_client.post(url("stores_store_add"), {**data, **_checkout_defaults(), **_empty_inline()})
-    assert response.context["adminform"].form.errors["wallets"] == ["A store can only use wallets of its owner."]
+    assert response.context["adminform"].form.errors["wallets"] == ["A store can only use wallets of its owner"]
     assert not Store.objects.filter(name="Mixed").exists()
 
 
@@ -398,6 +398,78 @@ def test_product_inline_on_store_validates_price_in_the_posted_currency(a_client
     assert Product.objects.get().price == Decimal("1.5")
 
 
+def test_store_currency_change_must_keep_product_prices_valid(a_client, wallet, store):
+    """The same rule as the API's (stores.services.store_currency_validate)."""
+    Product.objects.create(store=store, name="Sticker", price=Decimal("0.001"))
+    data = {"name": "Shop", "default_currency": "JPY", "wallets": [wallet.pk], **_checkout_defaults()}
+    response = a_client.post(url("stores_store_change", store.pk), {**data, **_empty_inline()})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["default_currency"] == [
+        "Product 'Sticker': price has more than 0 decimal places for JPY; change its price first"
+    ]
+    store.refresh_from_db()
+    assert store.default_currency == "BTC"
+
+
+def test_store_page_products_inline_writes_through_the_product_services(a_client, wallet, store):
+    """Change one product, delete another and add a third from the store page; the change log
+    records each (the admin's own formset.save() is replaced by the services)."""
+    from django.contrib.admin.models import LogEntry
+
+    hat = Product.objects.create(store=store, name="Hat", price=Decimal("0.001"))
+    cap = Product.objects.create(store=store, name="Cap", price=Decimal("0.002"))
+    forms = sorted([hat, cap], key=lambda p: p.created, reverse=True)  # the inline's order (Meta.ordering)
+    data = {
+        "name": "Shop",
+        "default_currency": "BTC",
+        "wallets": [wallet.pk],
+        **_checkout_defaults(),
+        **_empty_inline(),
+        "products-TOTAL_FORMS": "3",
+        "products-INITIAL_FORMS": "2",
+    }
+    for i, product in enumerate(forms):
+        data |= {
+            f"products-{i}-id": product.pk,
+            f"products-{i}-store": store.pk,
+            f"products-{i}-name": product.name,
+            f"products-{i}-price": str(product.price),
+            f"products-{i}-quantity": "-1",
+            f"products-{i}-status": "active",
+        }
+    index = {p.pk: i for i, p in enumerate(forms)}
+    data[f"products-{index[hat.pk]}-price"] = "0.0015"
+    data[f"products-{index[cap.pk]}-DELETE"] = "on"
+    data |= {"products-2-name": "Scarf", "products-2-price": "0.003", "products-2-quantity": "4"}
+    data["products-2-status"] = "active"
+    response = a_client.post(url("stores_store_change", store.pk), data)
+    assert response.status_code == 302, response.context and response.context["inline_admin_formsets"][0].formset.errors
+    assert sorted(Product.objects.values_list("name", "price", "quantity")) == [
+        ("Hat", Decimal("0.0015"), -1),
+        ("Scarf", Decimal("0.003"), 4),
+    ]
+    message = LogEntry.objects.get().get_change_message()
+    assert "Added product “Scarf”." in message
+    assert "Changed Price for product “Hat”." in message
+    assert "Deleted product “Cap”." in message
+
+
+def test_product_store_is_fixed_and_changes_go_through_the_service(a_client, store):
+    hat = Product.objects.create(store=store, name="Hat", price=Decimal("0.001"))
+    page = a_client.get(url("stores_product_change", hat.pk))
+    assert "store" not in page.context["adminform"].form.fields
+    data = {"name": " Cap ", "price": "0.002", "quantity": 3, "status": "inactive"}
+    assert a_client.post(url("stores_product_change", hat.pk), data).status_code == 302
+    hat.refresh_from_db()
+    assert (hat.name, hat.price, hat.quantity, hat.status, hat.store_id) == (
+        "Cap",
+        Decimal("0.002"),
+        3,
+        "inactive",
+        store.pk,
+    )
+
+
 def test_product_image_upload_and_thumbnail(a_client, store, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     buffer = io.BytesIO()
@@ -425,7 +497,7 @@ def test_template_owner_is_set_and_names_are_unique(a_client, merchant, store):
     assert Template.objects.get().owner == merchant
     response = a_client.post(url("stores_template_add"), data)
     assert response.context["adminform"].form.errors["name"] == [
-        "A template with this name already exists for this store."
+        "A template with this name already exists for this store"
     ]
     assert Template.objects.count() == 1
 
@@ -513,6 +585,46 @@ def test_invoice_change_edits_only_the_notes(a_client, store):
     assert saved.events.count() == 1
 
 
+def test_invoice_change_of_a_paid_invoice_keeps_buyer_fields(a_client, store):
+    """The admin's save went straight to the row: a paid invoice's shipping address could be
+    rewritten. Now the buyer fields are read-only once paid and only the notes are written."""
+    invoice = make_invoice(store, buyer_email="buyer@example.com", shipping_address="1 Main St")
+    services.invoice_mark_complete(invoice_id=invoice.pk, actor="test")
+    data = {"notes": "shipped", "buyer_email": "evil@example.com", "shipping_address": "Evil street 1"}
+    response = a_client.post(url("invoices_invoice_change", invoice.pk), data)
+    assert response.status_code == 302
+    saved = Invoice.objects.get(pk=invoice.pk)
+    assert (saved.notes, saved.buyer_email, saved.shipping_address) == ("shipped", "buyer@example.com", "1 Main St")
+    assert saved.status == InvoiceStatus.COMPLETE
+
+
+def test_invoice_change_refused_by_the_service_is_a_form_error(a_client, store):
+    """Loaded while pending, posted after the payment arrived: the service's 409 becomes a form
+    error and nothing is written."""
+    invoice = make_invoice(store)
+    page = a_client.get(url("invoices_invoice_change", invoice.pk))
+    assert set(page.context["adminform"].form.fields) == {"notes", "buyer_email", "shipping_address"}
+    services.invoice_mark_complete(invoice_id=invoice.pk, actor="test")
+    form_class = page.context["adminform"].form.__class__
+    form = form_class(
+        data={"notes": "n", "buyer_email": "late@example.com", "shipping_address": ""},
+        instance=Invoice.objects.get(pk=invoice.pk),
+    )
+    assert not form.is_valid()
+    assert form.errors == {"__all__": ["This invoice no longer accepts changes"]}
+    saved = Invoice.objects.get(pk=invoice.pk)
+    assert (saved.notes, saved.buyer_email) == ("", "")
+
+
+def test_invoice_change_bad_email_is_a_field_error(a_client, store):
+    invoice = make_invoice(store)
+    data = {"notes": "", "buyer_email": "not-an-email", "shipping_address": ""}
+    response = a_client.post(url("invoices_invoice_change", invoice.pk), data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"buyer_email": ["Enter a valid email address."]}
+    assert Invoice.objects.get(pk=invoice.pk).buyer_email == ""
+
+
 def test_invoice_change_page_shows_methods_payments_and_timeline(a_objects, a_client):
     invoice, method = a_objects["invoices_invoice"], a_objects["invoices_paymentmethod"]
     response = a_client.get(url("invoices_invoice_change", invoice.pk))
@@ -527,7 +639,8 @@ def test_invoice_change_page_shows_methods_payments_and_timeline(a_objects, a_cl
         ("status", "daemon"),
     ]
     assert "pending → paid" in page
-    assert set(response.context["adminform"].form.fields) == {"notes", "buyer_email", "shipping_address"}
+    # Paid: the buyer's details are shown read-only, only the notes stay editable.
+    assert set(response.context["adminform"].form.fields) == {"notes"}
 
 
 def test_search_by_payment_address(a_client, store):

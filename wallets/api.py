@@ -9,11 +9,9 @@ from rest_framework.response import Response
 
 from accounts import scopes
 from accounts.viewsets import ApiViewSet, list_schema
-from bitcart.api import model_update
-from bitcart.errors import ValidationFailed
 from wallets.models import Wallet
 from wallets.serializers import WalletSerializer, WalletUpdateSerializer
-from wallets.services import wallet_create, wallet_delete
+from wallets.services import wallet_create, wallet_delete, wallet_update
 
 
 class WalletViewSet(ApiViewSet):
@@ -47,10 +45,7 @@ class WalletViewSet(ApiViewSet):
         wallet = self.get_object()
         data = WalletUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
-        if "name" in fields and not fields["name"].strip():
-            raise ValidationFailed("Wallet name must be 1 to 200 characters", code="invalid_name")
-        model_update(wallet, fields=fields)
+        wallet = wallet_update(wallet=wallet, **data.validated_data)
         return Response(WalletSerializer(wallet).data)
 
     @extend_schema(responses=WalletSerializer)

@@ -49,6 +49,33 @@ def wallet_create(
         raise Conflict("This key is already connected as a wallet", code="wallet_exists") from None
 
 
+def wallet_update(*, wallet: Wallet, **fields: object) -> Wallet:
+    """Rename or relabel a wallet, or change its speed policy; its key and network never change."""
+    allowed = {"name", "label", "transaction_speed"}
+    if set(fields) - allowed:
+        raise ValidationFailed(f"Only {', '.join(sorted(allowed))} can change on a wallet", code="wallet_field_fixed")
+    if "name" in fields:
+        name = str(fields["name"] or "").strip()
+        if not name or len(name) > 200:
+            raise ValidationFailed("Wallet name must be 1 to 200 characters", code="invalid_name")
+        fields["name"] = name
+    if "label" in fields:
+        label = str(fields["label"] or "").strip()
+        if len(label) > 200:
+            raise ValidationFailed("Wallet label must be at most 200 characters", code="invalid_label")
+        fields["label"] = label
+    speed = fields.get("transaction_speed")
+    if speed is not None and (isinstance(speed, bool) or not isinstance(speed, int) or not 0 <= speed <= 6):
+        raise ValidationFailed("transaction_speed must be between 0 and 6", code="invalid_speed")
+    with transaction.atomic():
+        locked = Wallet.objects.select_for_update().get(pk=wallet.pk)
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        if fields:
+            locked.save(update_fields=list(fields))
+    return locked
+
+
 def wallet_allocate_index(*, wallet_id: str) -> int:
     """Reserve the next derivation index: one atomic statement (UPDATE ... RETURNING, PostgreSQL
     and SQLite >= 3.35), so two callers never get the same index. Inside a transaction the wallet

@@ -161,24 +161,6 @@ def test_order_id_get_or_create(client_merchant, store):
     assert Invoice.objects.filter(order_id="ORDER-7").count() == 2
 
 
-def test_customer_details_fill_only_empty_fields(store):
-    invoice = invoice_create(store=store, price="0.001", buyer_email="first@example.com")
-    api = APIClient()
-    response = api.patch(
-        f"/api/invoices/{invoice.pk}/customer",
-        {"buyer_email": "attacker@example.com", "shipping_address": "1 Main St", "notes": "ring twice"},
-    )
-    assert response.status_code == 200
-    assert "buyer_email" not in response.json()
-    invoice.refresh_from_db()
-    assert (invoice.buyer_email, invoice.shipping_address, invoice.notes) == (
-        "first@example.com",
-        "1 Main St",
-        "ring twice",
-    )
-    assert api.patch("/api/invoices/NOPE/customer", {"notes": "x"}).status_code == 404
-
-
 def test_owner_patch_and_batch_commands(client_merchant, store):
     a = invoice_create(store=store, price="0.001")
     b = invoice_create(store=store, price="0.002")

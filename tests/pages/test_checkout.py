@@ -106,9 +106,26 @@ def test_customer_details_refused_after_payment(client, store, invoice):
 
     response = client.post(f"/i/{invoice.pk}/customer", {"shipping_address": "Evil street 1"})
 
-    assert response.status_code == 422
+    assert response.status_code == 409
+    assert "no longer accepts changes" in response.content.decode()
     invoice.refresh_from_db()
     assert invoice.shipping_address == ""
+
+
+@pytest.mark.parametrize(
+    ("posted", "message"),
+    [
+        ({"notes": "ring twice"}, "Only the store&#x27;s owner may change notes"),
+        ({"shipping_address": "Evil street 1"}, "This store does not ask for shipping address"),
+    ],
+)
+def test_customer_details_refuses_what_the_public_may_not_set(client, invoice, posted, message):
+    response = client.post(f"/i/{invoice.pk}/customer", posted)
+
+    assert response.status_code == 403
+    assert message in response.content.decode()
+    invoice.refresh_from_db()
+    assert (invoice.notes, invoice.shipping_address) == ("", "")
 
 
 def test_simulate_reports_missing_simulator(client, invoice, settings):
