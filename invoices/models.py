@@ -48,7 +48,8 @@ class Invoice(models.Model):
     paid_date = models.DateTimeField(null=True, blank=True)
     expiration = models.PositiveIntegerField(help_text="Minutes, from the store's checkout settings.")
     expires_at = models.DateTimeField()
-    # Until when the addresses stay watched after expiry (late payments become paid_late).
+    # Until when the addresses stay watched after expiry (late payments become paid_late) or after
+    # completion (a second payment is recorded and reported as paid_over).
     monitor_until = models.DateTimeField()
     required_confirmations = models.PositiveSmallIntegerField()
     underpaid_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)

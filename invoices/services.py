@@ -323,17 +323,19 @@ def _transition(
     data: dict | None = None,
     save_fields: Sequence[str] = (),
     record_with: Sequence[InvoiceEvent] = (),
+    always: bool = False,
 ) -> InvoiceEvent | None:
     """The one guarded change of status. The caller holds the row lock (invoice_lock).
 
-    Returns the event row, or None when nothing changes. A forbidden transition raises and
-    writes nothing. With a change, `save_fields` (already set on `invoice`) go into the same
-    UPDATE and `record_with` (payment events) into the same INSERT as the status event; without
-    one the caller writes them. Stock follows the status here (_stock_follow), so
+    Returns the event row, or None when nothing changes (unless `always`: news the merchant must
+    hear about although the status stays, such as a payment after completion). A forbidden
+    transition raises and writes nothing. With a change, `save_fields` (already set on `invoice`)
+    go into the same UPDATE and `record_with` (payment events) into the same INSERT as the status
+    event; without one the caller writes them. Stock follows the status here (_stock_follow), so
     it moves exactly once per change.
     """
     new_exception = invoice.exception_status if exception_status is None else exception_status
-    if status == invoice.status and new_exception == invoice.exception_status:
+    if status == invoice.status and new_exception == invoice.exception_status and not always:
         return None
     if status != invoice.status and status not in TRANSITIONS[invoice.status]:
         raise TransitionNotAllowed(
@@ -349,6 +351,13 @@ def _transition(
     if status in (S.PAID, S.CONFIRMED, S.COMPLETE) and invoice.paid_date is None:
         invoice.paid_date = now
         fields.append("paid_date")
+    if status == S.COMPLETE and old_status != S.COMPLETE:
+        # The address stays watched for a window after completion too: a second payment to it
+        # is recorded (paid_over), not lost (btcpayserver#1828). Never shortened.
+        until = now + timedelta(minutes=invoice.store.monitoring_window)
+        if until > invoice.monitor_until:
+            invoice.monitor_until = until
+            fields.append("monitor_until")
     invoice.save(update_fields=fields)
     event = InvoiceEvent(
         invoice=invoice,
@@ -485,6 +494,18 @@ def _derive(invoice: Invoice, methods: list[PaymentMethod], now: datetime) -> _D
     return _Derived(status, exception, total, confirmations, method)
 
 
+def _paid_share(methods: list[PaymentMethod]) -> Decimal:
+    """How many times over the invoice has been paid, adding up every payment method (each as a
+    share of what it asks): more than 1 is more money than the invoice asked for."""
+    return sum(
+        (
+            Decimal(sum(p.amount for p in m.payments.all() if p.state != Payment.State.DROPPED)) / Decimal(m.amount)
+            for m in methods
+        ),
+        Decimal(0),
+    )
+
+
 def _methods_with_payments(invoice: Invoice) -> list[PaymentMethod]:
     """The invoice's payment methods and their payments, prefetched on it (two queries, once):
     the status and then the webhook snapshot are derived from the same objects."""
@@ -524,6 +545,13 @@ def invoice_recompute(
             method.confirmations, method.is_used = confirmations, is_used  # the snapshot shows them
     event = None
     exception_status = derived.exception_status
+    late = [e.data for e in payment_events if e.kind == InvoiceEvent.Kind.PAYMENT]
+    if invoice.status == S.COMPLETE and late:
+        # Money after completion (btcpayserver#1828): the order stays complete, and the merchant
+        # hears of it through a status event (webhook, notification) even when nothing else changes.
+        data = {**(data or {}), "paid_after_complete": late}
+        if _paid_share(methods) > 1:
+            exception_status = E.PAID_OVER
     if invoice.status not in MANUAL_FINAL:  # else payments are recorded, but only the merchant moves it on
         event = _transition(
             invoice,
@@ -533,6 +561,7 @@ def invoice_recompute(
             data=data,
             save_fields=fields,
             record_with=payment_events,
+            always=bool(late) and invoice.status == S.COMPLETE,
         )
     if event is None:
         if fields:
