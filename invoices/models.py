@@ -62,7 +62,12 @@ class Invoice(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     discount = models.ForeignKey("stores.Discount", on_delete=models.SET_NULL, null=True, blank=True)
     promocode = models.CharField(max_length=100, blank=True)
-    stock = models.CharField(max_length=10, choices=StockState.choices, default=StockState.NONE)
+    stock = models.CharField(
+        max_length=10,
+        choices=StockState.choices,
+        default=StockState.NONE,
+        help_text="Limited stock this order holds. Short: paid after its stock was sold; restock or refund.",
+    )
     products = models.ManyToManyField("stores.Product", through="InvoiceProduct", blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)

@@ -24,6 +24,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 choices=[("none", "None"), ("held", "Held"), ("released", "Released"), ("short", "Short")],
                 default="none",
+                help_text="Limited stock this order holds. Short: paid after its stock was sold; restock or refund.",
                 max_length=10,
             ),
         ),

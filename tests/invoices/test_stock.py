@@ -155,3 +155,30 @@ def test_the_stock_short_notification_text(store, hat):
     assert "the paid order exceeds stock" in body
     assert "- 4 x Hat" in body
     assert "Order id: A-7" in body
+
+
+def test_the_migration_lets_older_open_invoices_take_their_stock_when_paid(store, hat):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("invoices.migrations.0004_invoice_stock")
+    pin = product_create(store=store, name="Pin", price="0.0002")  # unlimited
+    open_ = services.invoice_create(store=store, products={hat.pk: 1})
+    done = services.invoice_create(store=store, products={hat.pk: 1})
+    Invoice.objects.filter(pk=done.pk).update(status=S.COMPLETE)
+    unlimited = services.invoice_create(store=store, products={pin.pk: 1})
+    plain = services.invoice_create(store=store, price="0.001", currency="BTC")
+    Invoice.objects.update(stock=StockState.NONE)  # as the new column leaves every older invoice
+    Product.objects.filter(pk=hat.pk).update(quantity=5)  # which took no stock on creation
+
+    migration.existing_stock(apps, None)
+
+    assert dict(Invoice.objects.values_list("pk", "stock")) == {
+        open_.pk: StockState.RELEASED,
+        done.pk: StockState.HELD,
+        unlimited.pk: StockState.NONE,
+        plain.pk: StockState.NONE,
+    }
+    pay(open_)  # paid: takes its stock now, as it would have on completion
+    assert quantity(hat) == 4
