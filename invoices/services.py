@@ -545,11 +545,12 @@ def invoice_recompute(
             method.confirmations, method.is_used = confirmations, is_used  # the snapshot shows them
     event = None
     exception_status = derived.exception_status
-    late = [e.data for e in payment_events if e.kind == InvoiceEvent.Kind.PAYMENT]
-    if invoice.status == S.COMPLETE and late:
+    new_outputs = [e.data for e in payment_events if e.kind == InvoiceEvent.Kind.PAYMENT]
+    after_complete = new_outputs if invoice.status == S.COMPLETE else []
+    if after_complete:
         # Money after completion (btcpayserver#1828): the order stays complete, and the merchant
         # hears of it through a status event (webhook, notification) even when nothing else changes.
-        data = {**(data or {}), "paid_after_complete": late}
+        data = {**(data or {}), "paid_after_complete": after_complete}
         if _paid_share(methods) > 1:
             exception_status = E.PAID_OVER
     if invoice.status not in MANUAL_FINAL:  # else payments are recorded, but only the merchant moves it on
@@ -561,7 +562,7 @@ def invoice_recompute(
             data=data,
             save_fields=fields,
             record_with=payment_events,
-            always=bool(late) and invoice.status == S.COMPLETE,
+            always=bool(after_complete),
         )
     if event is None:
         if fields:
