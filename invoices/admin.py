@@ -196,7 +196,7 @@ class InvoiceAdmin(OwnerScopedAdmin):
                 )
             },
         ),
-        ("Order", {"fields": ("order_id", "discount", "promocode", *EDITABLE_FIELDS)}),
+        ("Order", {"fields": ("order_id", "discount", "promocode", "stock", *EDITABLE_FIELDS)}),
         ("Integration", {"fields": ("notification_url", "redirect_url", "metadata"), "classes": ("collapse",)}),
     ]
     add_fieldsets = [(None, {"fields": ("store", "price", "currency", "items", "order_id", "buyer_email", "notes")})]

@@ -21,6 +21,16 @@ class ExceptionStatus(models.TextChoices):
     FAILED_CONFIRM = "failed_confirm"
 
 
+class StockState(models.TextChoices):
+    """What an invoice holds of its products' limited stock (unlimited products are never counted)."""
+
+    NONE = "none"  # nothing to hold: no product line had limited stock when the invoice was created
+    HELD = "held"  # taken out of stock (on creation, or again when a late payment arrived)
+    RELEASED = "released"  # given back on expiry or invalidation (or never taken: invoices made before stock
+    # was reserved on creation, which take it when paid, as they used to on completion)
+    SHORT = "short"  # paid, but the stock it needed had been sold meanwhile: the merchant must decide
+
+
 # Statuses whose invoices the payment pipeline still watches.
 OPEN_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.PAID, InvoiceStatus.CONFIRMED)
 
@@ -39,7 +49,8 @@ class Invoice(models.Model):
     paid_date = models.DateTimeField(null=True, blank=True)
     expiration = models.PositiveIntegerField(help_text="Minutes, from the store's checkout settings.")
     expires_at = models.DateTimeField()
-    # Until when the addresses stay watched after expiry (late payments become paid_late).
+    # Until when the addresses stay watched after expiry (late payments become paid_late) or after
+    # completion (a second payment is recorded and reported as paid_over).
     monitor_until = models.DateTimeField()
     required_confirmations = models.PositiveSmallIntegerField()
     underpaid_percentage = models.DecimalField(max_digits=5, decimal_places=2, default=0)
@@ -52,6 +63,12 @@ class Invoice(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     discount = models.ForeignKey("stores.Discount", on_delete=models.SET_NULL, null=True, blank=True)
     promocode = models.CharField(max_length=100, blank=True)
+    stock = models.CharField(
+        max_length=10,
+        choices=StockState.choices,
+        default=StockState.NONE,
+        help_text="Limited stock this order holds. Short: paid after its stock was sold; restock or refund.",
+    )
     products = models.ManyToManyField("stores.Product", through="InvoiceProduct", blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
@@ -65,7 +82,7 @@ class Invoice(models.Model):
         indexes = [
             # Expiry sweep: pending invoices whose time is up.
             models.Index(fields=["status", "expires_at"], name="invoice_status_expires"),
-            # Reconciliation: open invoices and expired ones still inside the monitoring window.
+            # Reconciliation: open invoices, expired and complete ones still inside the monitoring window.
             models.Index(fields=["status", "monitor_until"], name="invoice_status_monitor"),
             models.Index(fields=["store", "-created"], name="invoice_store_created"),
             models.Index(fields=["store", "order_id"], name="invoice_store_order"),

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from django.db.models import QuerySet
 
 from daemons.client import ChainOutput, DaemonClient
-from invoices.models import Payment, PaymentMethod
+from invoices.models import InvoiceStatus, Payment, PaymentMethod
 from invoices.selectors import payment_methods_watched
 from invoices.services import Output, payment_method_sync
 from wallets.models import Wallet
@@ -148,7 +148,7 @@ def reconcile(
     cause: str = "reconcile",
     progress: Callable[[], object] | None = None,
 ) -> int:
-    """Re-check every watched invoice (open, or expired within its monitoring window).
+    """Re-check every watched invoice (open, or expired or complete within its monitoring window).
 
     `progress` is called after every daemon batch (the periodic task renews its lock there)."""
     queryset = methods if methods is not None else payment_methods_watched()
@@ -158,5 +158,8 @@ def reconcile(
 
 
 def waiting_for_confirmations() -> QuerySet[PaymentMethod]:
-    """Payment methods with outputs whose confirmations still matter (a new block changes them)."""
-    return payment_methods_watched().filter(is_used=True)
+    """Payment methods with outputs whose confirmations still matter (a new block changes them).
+
+    Not those of complete invoices: their status no longer depends on confirmations, and a new
+    payment to them comes as a daemon event (or the periodic reconciliation finds it)."""
+    return payment_methods_watched().filter(is_used=True).exclude(invoice__status=InvoiceStatus.COMPLETE)

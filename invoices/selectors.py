@@ -5,12 +5,15 @@ from django.utils import timezone
 
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceEvent, InvoiceProduct, InvoiceStatus, Payment, PaymentMethod
 
+# Closed for the status machine, but still able to receive a payment worth recording.
+MONITORED_STATUSES = (InvoiceStatus.EXPIRED, InvoiceStatus.COMPLETE)
+
 
 def invoices_watched(*, now=None) -> QuerySet[Invoice]:
-    """Invoices whose addresses the daemon must watch: open ones, and expired ones still inside
-    their monitoring window (late payments)."""
+    """Invoices whose addresses the daemon must watch: open ones, and expired or complete ones still
+    inside their monitoring window (a late payment; a second payment after completion)."""
     now = now or timezone.now()
-    return Invoice.objects.filter(Q(status__in=OPEN_STATUSES) | Q(status=InvoiceStatus.EXPIRED, monitor_until__gt=now))
+    return Invoice.objects.filter(Q(status__in=OPEN_STATUSES) | Q(status__in=MONITORED_STATUSES, monitor_until__gt=now))
 
 
 def payment_methods_watched(*, now=None) -> QuerySet[PaymentMethod]:

@@ -37,10 +37,18 @@ from invoices.models import (
     InvoiceStatus,
     Payment,
     PaymentMethod,
+    StockState,
 )
 from invoices.serializers import invoice_snapshot, invoice_snapshot_prefetch
 from stores.models import Product, Store
-from stores.services import discount_apply, discount_find, products_reserve_stock
+from stores.services import (
+    OutOfStock,
+    discount_apply,
+    discount_find,
+    products_check_stock,
+    products_release_stock,
+    products_reserve_stock,
+)
 from wallets.keys import derive_receive_address
 from wallets.models import Wallet
 from wallets.services import wallet_allocate_index
@@ -96,9 +104,10 @@ def _resolve_products(*, store: Store, products: dict[str, int] | Iterable[str] 
             raise ValidationFailed(f"Product {product_id} not found", code="product_not_found")
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10_000:
             raise ValidationFailed(f"Invalid quantity for product {product_id}", code="invalid_quantity")
-        if product.quantity != Product.UNLIMITED and product.quantity < count:
-            raise ValidationFailed(f"Product {product.name} is out of stock", code="out_of_stock")
         resolved.append((product, count))
+    # Refused here, before an address is taken, in the common case; a race for the last items is
+    # decided by the reservation in the invoice's transaction.
+    products_check_stock(items=resolved)
     return resolved
 
 
@@ -153,7 +162,10 @@ def invoice_create(
     """Price the order, give every wallet of the store a fresh address, and save it all at once.
 
     Everything that can fail (products, amounts, rates, wallets) is checked before the first
-    write, so a refused invoice leaves no row and consumes no address.
+    write, so a refused invoice leaves no row and consumes no address. Limited stock is taken in
+    the invoice's transaction (given back if it expires or is invalidated); only an order that
+    loses a race for the last items between the check and that transaction (OutOfStock) leaves
+    unused address indexes behind.
     """
     currency = normalize_currency(currency or store.default_currency)
     items = _resolve_products(store=store, products=products)
@@ -224,6 +236,9 @@ def invoice_create(
     # transaction that still fails (database error) leaves an unused index, never a reused one.
     indexes = [wallet_allocate_index(wallet_id=wallet.pk) for wallet, _ in asks]
     with transaction.atomic():
+        limited = {product.pk: count for product, count in items if product.quantity != Product.UNLIMITED}
+        if products_reserve_stock(counts=limited):
+            invoice.stock = StockState.HELD
         invoice.save(force_insert=True)
         lines = InvoiceProduct.objects.bulk_create(
             InvoiceProduct(invoice=invoice, product=product, count=count, price=product.price)
@@ -308,33 +323,42 @@ def _transition(
     data: dict | None = None,
     save_fields: Sequence[str] = (),
     record_with: Sequence[InvoiceEvent] = (),
+    always: bool = False,
 ) -> InvoiceEvent | None:
     """The one guarded change of status. The caller holds the row lock (invoice_lock).
 
-    Returns the event row, or None when nothing changes. A forbidden transition raises and
-    writes nothing. With a change, `save_fields` (already set on `invoice`) go into the same
-    UPDATE and `record_with` (payment events) into the same INSERT as the status event; without
-    one the caller writes them.
+    Returns the event row, or None when nothing changes (unless `always`: news the merchant must
+    hear about although the status stays, such as a payment after completion). A forbidden
+    transition raises and writes nothing. With a change, `save_fields` (already set on `invoice`)
+    go into the same UPDATE and `record_with` (payment events) into the same INSERT as the status
+    event; without one the caller writes them. Stock follows the status here (_stock_follow), so
+    it moves exactly once per change.
     """
     new_exception = invoice.exception_status if exception_status is None else exception_status
-    if status == invoice.status and new_exception == invoice.exception_status:
+    if status == invoice.status and new_exception == invoice.exception_status and not always:
         return None
     if status != invoice.status and status not in TRANSITIONS[invoice.status]:
         raise TransitionNotAllowed(
             f"An invoice cannot go from {invoice.status} to {status}", extra={"from": invoice.status, "to": status}
         )
     old_status, old_exception = invoice.status, invoice.exception_status
-    invoice.status, invoice.exception_status = status, new_exception
+    data = dict(data or {})
     fields = [*save_fields, "status", "exception_status", "updated"]
+    if status != old_status:
+        fields += _stock_follow(invoice, status=status, data=data)
+    invoice.status, invoice.exception_status = status, new_exception
+    now = timezone.now()
     if status in (S.PAID, S.CONFIRMED, S.COMPLETE) and invoice.paid_date is None:
-        invoice.paid_date = timezone.now()
+        invoice.paid_date = now
         fields.append("paid_date")
+    if status == S.COMPLETE and old_status != S.COMPLETE:
+        # The address stays watched for a window after completion too: a second payment to it
+        # is recorded (paid_over), not lost (btcpayserver#1828). Never shortened.
+        until = now + timedelta(minutes=invoice.store.monitoring_window)
+        if until > invoice.monitor_until:
+            invoice.monitor_until = until
+            fields.append("monitor_until")
     invoice.save(update_fields=fields)
-    if status == S.COMPLETE:
-        # In the same transaction as the status, so stock moves exactly once per order. (Its
-        # product lines are loaded the way the webhook snapshot below reads them: once.)
-        invoice_snapshot_prefetch(invoice)
-        products_reserve_stock(counts={p.product_id: p.count for p in invoice.invoice_products.all()})
     event = InvoiceEvent(
         invoice=invoice,
         kind=InvoiceEvent.Kind.STATUS,
@@ -343,13 +367,52 @@ def _transition(
         old_exception_status=old_exception,
         new_exception_status=new_exception,
         cause=cause,
-        data=data or {},
+        data=data,
     )
     InvoiceEvent.objects.bulk_create([*record_with, event])  # in order: the status event comes last
     # WEBHOOKS-HOOK: durable outbox rows for this event are written here, in this transaction.
     webhook_event_record(invoice=invoice, event=event, event_is_new=True)
     effects.on_invoice_changed(invoice, event.pk)
     return event
+
+
+HOLDS_STOCK = frozenset({S.PAID, S.CONFIRMED, S.COMPLETE})
+GIVES_STOCK_BACK = frozenset({S.EXPIRED, S.INVALID})
+
+
+def _stock_follow(invoice: Invoice, *, status: str, data: dict) -> list[str]:
+    """Move the invoice's limited stock along with a change to `status`; returns the fields set.
+
+    Stock is taken on creation and kept through completion (and a refund: the merchant restocks
+    by hand). Expiry or invalidation gives it back, once: the invoice records that it did. A
+    payment that brings a released invoice back (a late payment, a merchant completing an invalid
+    one) takes it again; if it was sold meanwhile the order is flagged `short` and the status
+    event says what is missing (`stock_short`), for the merchant to restock or refund."""
+    if invoice.stock == StockState.NONE:
+        return []
+    if status in GIVES_STOCK_BACK and invoice.stock in (StockState.HELD, StockState.SHORT):
+        if invoice.stock == StockState.HELD:
+            products_release_stock(counts=_line_counts(invoice))
+        invoice.stock = StockState.RELEASED
+        return ["stock"]
+    if status in HOLDS_STOCK and invoice.stock in (StockState.RELEASED, StockState.SHORT):
+        was_short = invoice.stock == StockState.SHORT
+        try:
+            products_reserve_stock(counts=_line_counts(invoice))
+        except OutOfStock as exc:
+            invoice.stock = StockState.SHORT
+            if not was_short:  # flagged once, not on every later step of the same payment
+                data["stock_short"] = exc.extra["products"]
+        else:
+            invoice.stock = StockState.HELD
+        return ["stock"]
+    return []
+
+
+def _line_counts(invoice: Invoice) -> dict[str, int]:
+    # Loaded the way the webhook snapshot of this change reads them: once.
+    invoice_snapshot_prefetch(invoice)
+    return {line.product_id: line.count for line in invoice.invoice_products.all()}
 
 
 @transaction.atomic
@@ -431,6 +494,18 @@ def _derive(invoice: Invoice, methods: list[PaymentMethod], now: datetime) -> _D
     return _Derived(status, exception, total, confirmations, method)
 
 
+def _paid_share(methods: list[PaymentMethod]) -> Decimal:
+    """How many times over the invoice has been paid, adding up every payment method (each as a
+    share of what it asks): more than 1 is more money than the invoice asked for."""
+    return sum(
+        (
+            Decimal(sum(p.amount for p in m.payments.all() if p.state != Payment.State.DROPPED)) / Decimal(m.amount)
+            for m in methods
+        ),
+        Decimal(0),
+    )
+
+
 def _methods_with_payments(invoice: Invoice) -> list[PaymentMethod]:
     """The invoice's payment methods and their payments, prefetched on it (two queries, once):
     the status and then the webhook snapshot are derived from the same objects."""
@@ -469,15 +544,25 @@ def invoice_recompute(
             PaymentMethod.objects.filter(pk=method.pk).update(confirmations=confirmations, is_used=is_used)
             method.confirmations, method.is_used = confirmations, is_used  # the snapshot shows them
     event = None
+    exception_status = derived.exception_status
+    new_outputs = [e.data for e in payment_events if e.kind == InvoiceEvent.Kind.PAYMENT]
+    after_complete = new_outputs if invoice.status == S.COMPLETE else []
+    if after_complete:
+        # Money after completion (btcpayserver#1828): the order stays complete, and the merchant
+        # hears of it through a status event (webhook, notification) even when nothing else changes.
+        data = {**(data or {}), "paid_after_complete": after_complete}
+        if _paid_share(methods) > 1:
+            exception_status = E.PAID_OVER
     if invoice.status not in MANUAL_FINAL:  # else payments are recorded, but only the merchant moves it on
         event = _transition(
             invoice,
             status=derived.status,
-            exception_status=derived.exception_status,
+            exception_status=exception_status,
             cause=cause,
             data=data,
             save_fields=fields,
             record_with=payment_events,
+            always=bool(after_complete),
         )
     if event is None:
         if fields:

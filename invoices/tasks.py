@@ -104,6 +104,11 @@ def _event_fan_out(event: InvoiceEvent) -> None:
         and event.old_exception_status != ExceptionStatus.PAID_LATE
     ):
         notifications.invoice_notify(invoice=invoice, kind="invoice_paid_late", event_id=event.pk)
+    # Set by invoices.services: money received after completion, and a paid order whose stock was sold meanwhile.
+    if "paid_after_complete" in event.data:
+        notifications.invoice_notify(invoice=invoice, kind="invoice_paid_after_complete", event_id=event.pk)
+    if "stock_short" in event.data:
+        notifications.invoice_notify(invoice=invoice, kind="invoice_stock_short", event_id=event.pk)
 
 
 @shared_task(ignore_result=True, soft_time_limit=240, time_limit=300)

@@ -30,6 +30,14 @@ INVOICE_NOTIFICATIONS = {
         "stores/notifications/invoice_paid_late.txt",
         lambda i: _("Late payment on expired invoice %s") % i.pk,
     ),
+    "invoice_paid_after_complete": (
+        "stores/notifications/invoice_paid_after_complete.txt",
+        lambda i: _("Payment after completion on invoice %s") % i.pk,
+    ),
+    "invoice_stock_short": (
+        "stores/notifications/invoice_stock_short.txt",
+        lambda i: _("Paid order exceeds stock on invoice %s") % i.pk,
+    ),
 }
 
 

@@ -271,11 +271,64 @@ def discount_apply(*, price: Decimal, discount: Discount | None) -> Decimal:
     return price * (Decimal(100) - Decimal(discount.percent)) / Decimal(100)
 
 
-def products_reserve_stock(*, counts: dict[str, int]) -> None:
-    """Decrement limited stock when an order completes; unlimited (-1) products are left alone.
+class OutOfStock(ValidationFailed):
+    """Products asked for beyond what is in stock; `extra["products"]` lists each one short."""
 
-    The conditional UPDATE never goes below zero, so concurrent completions cannot oversell more
-    than what was in stock.
+    code = "out_of_stock"
+
+
+def _short(product: Product, count: int) -> dict:
+    return {"id": product.pk, "name": product.name, "requested": count, "in_stock": max(product.quantity, 0)}
+
+
+def products_check_stock(*, items: list[tuple[Product, int]]) -> None:
+    """Refuse (OutOfStock) an order for more than the stock read in `items`; unlimited products pass.
+
+    A read, before anything is written: the reservation (products_reserve_stock) decides races."""
+    short = [
+        _short(product, count)
+        for product, count in items
+        if product.quantity != Product.UNLIMITED and product.quantity < count
+    ]
+    if short:
+        raise OutOfStock(_out_of_stock_message(short), extra={"products": short})
+
+
+def _out_of_stock_message(short: list[dict]) -> str:
+    return "; ".join(
+        f"Product {p['name']} is out of stock ({p['in_stock']} left, {p['requested']} asked)" for p in short
+    )
+
+
+def products_reserve_stock(*, counts: dict[str, int]) -> list[str]:
+    """Take `counts` out of limited stock, all or nothing; returns the ids of the products taken.
+
+    Each product is one conditional UPDATE (`quantity >= count`), so two orders racing for the last
+    item cannot both get it: the second UPDATE, waiting on the first one's row lock, re-reads the
+    row and matches nothing. Products are locked in id order (no deadlock between two multi-product
+    orders). If any product is short nothing is taken (a savepoint) and OutOfStock lists every short
+    product. Unlimited products (-1) are left alone.
     """
-    for product_id, count in counts.items():
-        Product.objects.filter(pk=product_id, quantity__gte=count).update(quantity=F("quantity") - count)
+    if not counts:
+        return []
+    taken: list[str] = []
+    short: list[dict] = []
+    with transaction.atomic():
+        for product_id in sorted(counts):
+            count = counts[product_id]
+            if Product.objects.filter(pk=product_id, quantity__gte=count).update(quantity=F("quantity") - count):
+                taken.append(product_id)
+                continue
+            product = Product.objects.filter(pk=product_id).only("name", "quantity").first()
+            if product is not None and product.quantity != Product.UNLIMITED:
+                short.append(_short(product, count))
+        if short:
+            raise OutOfStock(_out_of_stock_message(short), extra={"products": short})  # undoes the savepoint
+    return taken
+
+
+def products_release_stock(*, counts: dict[str, int]) -> None:
+    """Give `counts` back to stock (an order that will not be paid). A product made unlimited since
+    stays unlimited."""
+    for product_id in sorted(counts):
+        Product.objects.filter(pk=product_id, quantity__gte=0).update(quantity=F("quantity") + counts[product_id])

@@ -151,3 +151,40 @@ def test_several_transactions_add_up_to_complete(open_invoice, sim):
         (S.PENDING, S.PAID, E.PAID_PARTIAL, E.NONE),
         (S.PAID, S.COMPLETE, E.NONE, E.NONE),
     ]
+
+
+def test_a_second_payment_after_complete_is_recorded_as_paid_over(open_invoice, sim):
+    """btcpayserver#1828: the address of a complete invoice stays watched, so money sent to it again
+    is recorded, reported (a status event, a webhook) and marks the invoice paid_over."""
+    from webhooks.models import WebhookEvent
+
+    invoice, method = open_invoice(confirmations=1)
+    first = sim.pay(method.address, 100_000)
+    wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid")
+    sim.mine(blocks=1)
+    wait_for(lambda: state(invoice.pk)[0] == S.COMPLETE, what="complete")
+
+    second = sim.pay(method.address, 20_000)
+
+    wait_for(lambda: state(invoice.pk)[1] == E.PAID_OVER, what="paid_over after completion")
+    assert state(invoice.pk) == (S.COMPLETE, E.PAID_OVER, Decimal("0.0012"))
+    assert sorted(payments(method), key=lambda p: p[2], reverse=True) == [
+        (first["txid"], first["vout"], 100_000, 1, Payment.State.CONFIRMED),
+        (second["txid"], second["vout"], 20_000, 0, Payment.State.UNCONFIRMED),
+    ]
+    assert status_changes(invoice.pk) == [
+        (S.PENDING, S.PAID, E.NONE, E.NONE),
+        (S.PAID, S.COMPLETE, E.NONE, E.NONE),
+        (S.COMPLETE, S.COMPLETE, E.NONE, E.PAID_OVER),
+    ]
+    last = Invoice.objects.get(pk=invoice.pk).events.filter(kind="status").latest("id")
+    assert last.data["paid_after_complete"] == [
+        {"txid": second["txid"], "vout": second["vout"], "amount": 20_000, "confirmations": 0}
+    ]
+    types = list(WebhookEvent.objects.filter(invoice=invoice).order_by("sequence").values_list("type", flat=True))
+    assert types == ["invoice.created", "invoice.paid", "invoice.complete", "invoice.paid_over"]
+
+    # Its confirmation is still followed (a daemon event for the address), with no new status event.
+    sim.mine(blocks=1)
+    wait_for(lambda: (second["txid"], second["vout"], 20_000, 1, "confirmed") in payments(method), what="confirmed")
+    assert len(status_changes(invoice.pk)) == 3

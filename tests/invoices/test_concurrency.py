@@ -88,4 +88,42 @@ def test_concurrent_invoices_never_share_an_address(store):
     assert indexes == list(range(40))
 
 
+def test_concurrent_orders_never_sell_more_than_the_stock(store):
+    from bitcart.errors import ValidationFailed
+    from stores.models import Product
+    from stores.services import product_create
+
+    hat = product_create(store=store, name="Hat", price="0.001", quantity=3)
+    cap = product_create(store=store, name="Cap", price="0.001", quantity=10)
+
+    def order():
+        # Both products in every order: two orders lock them in the same order, so no deadlock.
+        services.invoice_create(store=store, products={hat.pk: 1, cap.pk: 1})
+
+    errors = run_concurrently(*[order] * 8)
+    assert Invoice.objects.count() == 3
+    assert len(errors) == 5 and all(isinstance(e, ValidationFailed) for e in errors), errors
+    assert [(e.code, e.extra["products"]) for e in errors if isinstance(e, ValidationFailed)] == [
+        ("out_of_stock", [{"id": hat.pk, "name": "Hat", "requested": 1, "in_stock": 0}])
+    ] * 5
+    assert dict(Product.objects.values_list("name", "quantity")) == {"Hat": 0, "Cap": 7}
+
+
+def test_stock_is_given_back_once_when_expiry_and_invalidation_race(store):
+    from stores.models import Product
+    from stores.services import product_create
+
+    hat = product_create(store=store, name="Hat", price="0.001", quantity=5)
+    invoice = services.invoice_create(store=store, products={hat.pk: 2})
+    Invoice.objects.filter(pk=invoice.pk).update(expires_at=timezone.now() - timedelta(milliseconds=1))
+
+    errors = run_concurrently(
+        lambda: services.invoices_expire(), lambda: services.invoice_mark_invalid(invoice_id=invoice.pk)
+    )
+
+    assert errors == []
+    assert Product.objects.get(pk=hat.pk).quantity == 5
+    assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.INVALID
+
+
 _ = connection

@@ -47,3 +47,23 @@ def test_money_helpers_round_in_the_buyers_favour():
     with pytest.raises(ValidationFailed):
         validate_price("100.5", "JPY")
     assert validate_price("1.234", "KWD") == Decimal("1.234")
+
+
+def test_reserve_stock_refuses_a_short_order_and_takes_nothing(store):
+    from stores.services import OutOfStock, products_release_stock, products_reserve_stock
+
+    hat = product_create(store=store, name="Hat", price="1", quantity=2)
+    cap = product_create(store=store, name="Cap", price="1", quantity=9)
+    pin = product_create(store=store, name="Pin", price="1")  # unlimited
+
+    with pytest.raises(OutOfStock) as info:
+        products_reserve_stock(counts={cap.pk: 4, hat.pk: 3, pin.pk: 1})
+
+    assert info.value.code == "out_of_stock"
+    assert info.value.extra == {"products": [{"id": hat.pk, "name": "Hat", "requested": 3, "in_stock": 2}]}
+    assert dict(Product.objects.values_list("name", "quantity")) == {"Hat": 2, "Cap": 9, "Pin": -1}
+
+    assert products_reserve_stock(counts={cap.pk: 4, hat.pk: 2, pin.pk: 1}) == sorted([cap.pk, hat.pk])
+    assert dict(Product.objects.values_list("name", "quantity")) == {"Hat": 0, "Cap": 5, "Pin": -1}
+    products_release_stock(counts={cap.pk: 4, hat.pk: 2, pin.pk: 1})
+    assert dict(Product.objects.values_list("name", "quantity")) == {"Hat": 2, "Cap": 9, "Pin": -1}
