@@ -19,13 +19,13 @@ from bitcart.api import model_update
 from bitcart.errors import ApplicationError, NotFound, TransitionNotAllowed
 from invoices.locks import invoice_lock
 from invoices.models import Invoice, InvoiceStatus
+from invoices.payloads import invoice_snapshot
 from invoices.serializers import (
     CustomerUpdateSerializer,
     InvoiceCreateSerializer,
     InvoiceSerializer,
     InvoiceUpdateSerializer,
     PublicInvoiceSerializer,
-    invoice_snapshot,
 )
 from invoices.services import invoice_create, invoice_mark_complete, invoice_mark_invalid
 from stores.models import Store

@@ -38,7 +38,7 @@ from invoices.models import (
     Payment,
     PaymentMethod,
 )
-from invoices.serializers import invoice_snapshot, invoice_snapshot_prefetch
+from invoices.payloads import invoice_snapshot, invoice_snapshot_prefetch
 from stores.models import Product, Store
 from stores.services import discount_apply, discount_find, products_reserve_stock
 from wallets.keys import derive_receive_address

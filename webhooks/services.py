@@ -32,6 +32,7 @@ from standardwebhooks import Webhook
 from bitcart.errors import ValidationFailed
 from bitcart.ids import new_ulid
 from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus
+from invoices.payloads import invoice_snapshot
 from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookMessage
 
 logger = logging.getLogger(__name__)
@@ -124,8 +125,6 @@ def webhook_event_record(
     `event_is_new`: the caller created `event` in this transaction, so nothing can have recorded
     it yet and the insert needs no savepoint.
     """
-    from invoices.serializers import invoice_snapshot
-
     if snapshot is None:
         snapshot = invoice_snapshot(invoice)
     event_type = webhook_event_type(event)

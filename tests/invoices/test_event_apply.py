@@ -12,7 +12,7 @@ from django.db import transaction
 from invoices import effects, services
 from invoices.consumers import invoice_group
 from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus, Payment
-from invoices.serializers import invoice_snapshot
+from invoices.payloads import invoice_snapshot
 from invoices.services import Output
 from stores.models import Product
 from stores.services import product_create
