@@ -338,3 +338,16 @@ def test_the_event_snapshot_carries_the_payment_ledger(store, receiver, deliver)
             "created": payment.created.isoformat().replace("+00:00", "Z"),
         }
     ]
+
+
+def test_invoice_creation_fans_out_through_the_same_hook(store, receiver, django_capture_on_commit_callbacks):
+    services.webhook_endpoint_create(store=store, url=receiver.url, events=["invoice.created"])
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        invoice = invoice_create(store=store, price="0.001", currency="BTC")
+
+    assert len(callbacks) == 1
+    [request] = receiver.wait(1)
+    assert request.json()["type"] == "invoice.created"
+    assert request.json()["data"]["id"] == invoice.pk
+    assert InvoiceEvent.objects.get(invoice=invoice, kind="created").dispatched_at is not None

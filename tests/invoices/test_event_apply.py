@@ -65,8 +65,9 @@ def test_completion_reads_the_product_lines_once(store, django_assert_num_querie
     pay = {"payment_method_id": method.pk, "txid": TXID, "vout": 0, "amount": 100_000}
     services.payment_apply(**pay)
     # savepoint, lock, methods, payments, update payment, update method, update invoice, insert
-    # both events, product lines (with their products), stock, insert webhook event, endpoints, release.
-    with django_assert_num_queries(13):
+    # both events, product lines (with their products), stock, insert webhook event, endpoints,
+    # notification providers (completion notifies them), release.
+    with django_assert_num_queries(14):
         services.payment_apply(**pay, height=7, confirmations=1)
     assert Invoice.objects.get(pk=invoice.pk).status == S.COMPLETE
     assert Product.objects.get(pk=hat.pk).quantity == 4
