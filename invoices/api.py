@@ -18,13 +18,13 @@ from accounts.viewsets import ApiViewSet, list_schema
 from bitcart.errors import ApplicationError, NotFound, TransitionNotAllowed
 from invoices.customer import DetailsActor, invoice_details_update
 from invoices.models import Invoice, InvoiceStatus
+from invoices.payloads import invoice_snapshot
 from invoices.serializers import (
     CustomerUpdateSerializer,
     InvoiceCreateSerializer,
     InvoiceSerializer,
     InvoiceUpdateSerializer,
     PublicInvoiceSerializer,
-    invoice_snapshot,
 )
 from invoices.services import invoice_create, invoice_mark_complete, invoice_mark_invalid
 from stores.models import Store

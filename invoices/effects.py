@@ -1,8 +1,11 @@
-"""Side effects of invoice changes, run only after the transaction commits.
+"""Side effects of invoice changes, run only after the transaction commits: the one fan-out.
 
-The InvoiceEvent row is written inside the transaction and is the durable record; what happens
-here (live push to the checkout page, the Celery task that fans out webhooks, e-mails and
-notifications) is best-effort delivery of something the database already holds.
+Everything durable is written inside the transaction: the InvoiceEvent row and its outbox messages
+(webhooks, the buyer's e-mail, merchant notifications; webhooks.services). On commit,
+`on_invoice_changed` is the only hook: it pushes the live state to the checkout page and queues
+invoice_event_task, which queues each outbox message's delivery. In the listener both leave from
+its event loop (BackgroundEffects). All of it is best-effort delivery of what the database already
+holds: the page polls, and the outbox sweep re-queues every message still due.
 """
 
 import asyncio
@@ -17,6 +20,7 @@ from django.db import close_old_connections, transaction
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from bitcart.celery import task_enqueue
 from invoices.consumers import invoice_group
 
 logger = logging.getLogger(__name__)
@@ -44,11 +48,10 @@ def invoice_push(invoice_id: str, state: dict) -> None:
 
 
 def invoice_event_dispatch(event_id: int) -> None:
-    from invoices.tasks import invoice_event_task
-
+    # By name: invoices.tasks imports the services that call this module.
     try:
-        invoice_event_task.delay(event_id)
-    except BrokerError as exc:  # the event row stays; the outbox sweep delivers it later
+        task_enqueue("invoices.tasks.invoice_event_task", event_id)
+    except BrokerError as exc:  # its messages are rows: the outbox sweep delivers them later
         logger.warning("could not queue invoice event %s: %s", event_id, exc)
 
 
@@ -66,7 +69,7 @@ class BackgroundEffects:
     Live pushes go out in commit order over the loop's one channel-layer connection (in a thread,
     async_to_sync starts a thread and an event loop, and connects to Redis, for every push); task
     enqueues run in the loop's executor. Whatever is still queued when the process stops is lost
-    without harm: the page polls, and the outbox sweep queues every undispatched event again.
+    without harm: the page polls, and the outbox sweep queues every message still due.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, limit: int = 10_000):
@@ -84,7 +87,7 @@ class BackgroundEffects:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
-            logger.warning("effects queue full: no live push for invoice %s (event %s is swept)", item[0], item[2])
+            logger.warning("effects queue full: no live push for invoice %s (event %s: swept)", item[0], item[2])
 
     async def run(self) -> None:
         layer = get_channel_layer()

@@ -193,8 +193,9 @@ class InvoiceEvent(models.Model):
     cause = models.CharField(max_length=32)
     data = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
-    # Set once its side effects (e-mails, notifications) were handed to the worker. The row is
-    # the outbox: a sweep re-dispatches status events still unset, so a broker outage loses nothing.
+    # Set once its fan-out task queued the event's outbox messages (webhooks.WebhookMessage:
+    # webhooks, e-mails, notifications). Informational: the messages are the outbox, and the
+    # outbox sweep re-queues any still due, so a broker outage loses nothing.
     dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,24 +1,16 @@
-"""Invoice representations in Bitcart's field names. Amounts are strings; nothing here writes."""
+"""The invoice API's input serializers, and the output ones that document (for the OpenAPI schema)
+what invoices.payloads renders. Amounts are strings; nothing here writes."""
 
 import json
-from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, prefetch_related_objects
-from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils.encoders import JSONEncoder
 
 from bitcart.api import OutputSerializer
-from bitcart.money import decimals, format_btc, quantize
-from invoices.models import ExceptionStatus, Invoice, InvoiceProduct, InvoiceStatus, Payment, PaymentMethod
-
-
-def format_amount(amount: Decimal, currency: str) -> str:
-    """An amount with exactly its currency's decimal places ("10.50", "0.00100000")."""
-    return f"{quantize(Decimal(amount), currency):.{decimals(currency)}f}"
+from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment
+from invoices.payloads import invoice_owner_payload, invoice_public_payload, invoice_snapshot_prefetch
 
 
 class PriceField(serializers.Field):
@@ -44,159 +36,86 @@ extend_schema_field({"oneOf": [{"type": "string", "maxLength": 40}, {"type": "nu
 
 
 class PaymentMethodSerializer(OutputSerializer):
-    """One way to pay (Bitcart's `payments[]` entry)."""
+    """One way to pay (Bitcart's `payments[]` entry); rendered by invoices.payloads."""
 
     id = serializers.CharField()
     wallet_id = serializers.CharField()
     currency = serializers.CharField()
-    symbol = serializers.SerializerMethodField()
-    name = serializers.CharField(source="currency")
-    lightning = serializers.SerializerMethodField()
-    payment_address = serializers.CharField(source="address")
+    symbol = serializers.CharField()
+    name = serializers.CharField()
+    lightning = serializers.BooleanField()
+    payment_address = serializers.CharField()
     address = serializers.CharField()
-    amount = serializers.SerializerMethodField()
-    divisibility = serializers.SerializerMethodField()
-    rate = serializers.SerializerMethodField()
-    rate_str = serializers.SerializerMethodField()
+    amount = serializers.CharField()
+    divisibility = serializers.IntegerField()
+    rate = serializers.CharField()
+    rate_str = serializers.CharField()
     payment_url = serializers.CharField()
     confirmations = serializers.IntegerField()
     is_used = serializers.BooleanField()
-    user_address = serializers.SerializerMethodField()
-    label = serializers.SerializerMethodField()  # type: ignore[assignment]  # Bitcart's field name
+    user_address = serializers.CharField(allow_null=True)
+    label = serializers.CharField()  # type: ignore[assignment]  # Bitcart's field name
     created = serializers.DateTimeField()
 
-    def get_symbol(self, obj: PaymentMethod) -> str:
-        return obj.currency.lower()
 
-    def get_lightning(self, obj: PaymentMethod) -> bool:
-        return False
+class PaymentSerializer(OutputSerializer):
+    """One received output (txid:vout) of the invoice's ledger; rendered by invoices.payloads."""
 
-    def get_amount(self, obj: PaymentMethod) -> str:
-        return format_btc(obj.amount)
-
-    def get_divisibility(self, obj: PaymentMethod) -> int:
-        return 8
-
-    def _invoice_currency(self, obj: PaymentMethod) -> str:
-        return self.context.get("invoice_currency") or obj.invoice.currency
-
-    def get_rate(self, obj: PaymentMethod) -> str:
-        return format_amount(obj.rate, self._invoice_currency(obj))
-
-    def get_rate_str(self, obj: PaymentMethod) -> str:
-        currency = self._invoice_currency(obj)
-        return f"{format_amount(obj.rate, currency)} {currency}"
-
-    @extend_schema_field({"type": "string", "nullable": True})
-    def get_user_address(self, obj: PaymentMethod) -> str | None:
-        return None
-
-    def get_label(self, obj: PaymentMethod) -> str:
-        return ""
-
-
-def _counted(payments) -> list[Payment]:
-    return [p for p in payments if p.state != Payment.State.DROPPED]
+    payment_method = serializers.CharField()
+    currency = serializers.CharField()
+    address = serializers.CharField()
+    txid = serializers.CharField()
+    vout = serializers.IntegerField()
+    amount = serializers.CharField(help_text="In coin units, 8 decimals.")
+    amount_sat = serializers.CharField(help_text="In base units (satoshis), an integer as a string.")
+    height = serializers.IntegerField(allow_null=True)
+    confirmations = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=Payment.State.choices)
+    created = serializers.DateTimeField()
 
 
 class PublicInvoiceSerializer(OutputSerializer):
-    """What anyone with the invoice id (the buyer's checkout page) may see."""
+    """What anyone with the invoice id (the buyer's checkout page) may see.
+
+    The fields document the shape; invoices.payloads builds it (the same data webhooks carry)."""
 
     id = serializers.CharField()
     store_id = serializers.CharField()
-    price = serializers.SerializerMethodField()
+    price = serializers.CharField()
     currency = serializers.CharField()
-    paid_currency = serializers.SerializerMethodField()
+    paid_currency = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=InvoiceStatus.choices)
     exception_status = serializers.ChoiceField(choices=ExceptionStatus.choices)
-    sent_amount = serializers.SerializerMethodField()
+    sent_amount = serializers.CharField()
     expiration = serializers.IntegerField()
-    expiration_seconds = serializers.SerializerMethodField()
-    time_left = serializers.SerializerMethodField()
+    expiration_seconds = serializers.IntegerField()
+    time_left = serializers.IntegerField()
     expires_at = serializers.DateTimeField()
     order_id = serializers.CharField()
     redirect_url = serializers.CharField()
     promocode = serializers.CharField()
-    discount = serializers.CharField(source="discount_id", allow_null=True)
-    products = serializers.SerializerMethodField()
-    product_names = serializers.SerializerMethodField()
-    product_quantities = serializers.SerializerMethodField()
-    payments = serializers.SerializerMethodField()
-    payment_methods = serializers.SerializerMethodField()
-    tx_hashes = serializers.SerializerMethodField()
-    payment_id = serializers.SerializerMethodField()
-    refund_id = serializers.SerializerMethodField()
+    discount = serializers.CharField(allow_null=True)
+    products = serializers.ListField(child=serializers.CharField())
+    product_names = serializers.DictField(child=serializers.CharField())
+    product_quantities = serializers.DictField(child=serializers.IntegerField())
+    payments = PaymentMethodSerializer(many=True)
+    payment_methods = serializers.ListField(child=serializers.CharField())
+    tx_hashes = serializers.ListField(child=serializers.CharField())
+    payment_id = serializers.CharField(allow_null=True)
+    refund_id = serializers.CharField(allow_null=True)
     paid_date = serializers.DateTimeField(allow_null=True)
     created = serializers.DateTimeField()
+    payments_received = PaymentSerializer(many=True)
 
-    def get_price(self, obj: Invoice) -> str:
-        return format_amount(obj.price, obj.currency)
-
-    @extend_schema_field({"type": "string", "nullable": True})
-    def get_paid_currency(self, obj: Invoice) -> str | None:
-        return obj.paid_currency or None
-
-    def get_sent_amount(self, obj: Invoice) -> str:
-        return f"{Decimal(obj.sent_amount):.8f}"
-
-    def get_expiration_seconds(self, obj: Invoice) -> int:
-        return obj.expiration * 60
-
-    def get_time_left(self, obj: Invoice) -> int:
-        if obj.status != InvoiceStatus.PENDING:
-            return 0
-        return max(0, int((obj.expires_at - timezone.now()).total_seconds()))
-
-    def _items(self, obj: Invoice):
-        return list(obj.invoice_products.all())
-
-    @extend_schema_field({"type": "array", "items": {"type": "string"}})
-    def get_products(self, obj: Invoice) -> list[str]:
-        return [item.product_id for item in self._items(obj)]
-
-    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
-    def get_product_names(self, obj: Invoice) -> dict[str, str]:
-        return {item.product_id: item.product.name for item in self._items(obj)}
-
-    @extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}})
-    def get_product_quantities(self, obj: Invoice) -> dict[str, int]:
-        return {item.product_id: item.count for item in self._items(obj)}
-
-    def _methods(self, obj: Invoice) -> list[PaymentMethod]:
-        return sorted(obj.payment_methods.all(), key=lambda m: (m.created, m.pk))
-
-    @extend_schema_field(PaymentMethodSerializer(many=True))
-    def get_payments(self, obj: Invoice) -> Any:
-        context = {**self.context, "invoice_currency": obj.currency}
-        return PaymentMethodSerializer(self._methods(obj), many=True, context=context).data
-
-    @extend_schema_field({"type": "array", "items": {"type": "string"}})
-    def get_payment_methods(self, obj: Invoice) -> list[str]:
-        return [m.pk for m in self._methods(obj)]
-
-    @extend_schema_field({"type": "array", "items": {"type": "string"}})
-    def get_tx_hashes(self, obj: Invoice) -> list[str]:
-        hashes: list[str] = []
-        for method in self._methods(obj):
-            for payment in _counted(method.payments.all()):
-                if payment.txid not in hashes:
-                    hashes.append(payment.txid)
-        return hashes
-
-    @extend_schema_field({"type": "string", "nullable": True})
-    def get_payment_id(self, obj: Invoice) -> str | None:
-        used = [m for m in self._methods(obj) if m.is_used]
-        return used[0].pk if used else None
-
-    @extend_schema_field({"type": "string", "nullable": True})
-    def get_refund_id(self, obj: Invoice) -> str | None:
-        return None
+    def to_representation(self, instance: Invoice) -> dict[str, Any]:
+        invoice_snapshot_prefetch(instance)
+        return invoice_public_payload(instance)
 
 
 class InvoiceSerializer(PublicInvoiceSerializer):
     """The owner's view: everything, including buyer data and where notifications go."""
 
-    user_id = serializers.SerializerMethodField()
+    user_id = serializers.CharField()
     buyer_email = serializers.CharField()
     shipping_address = serializers.CharField()
     notes = serializers.CharField()
@@ -206,9 +125,9 @@ class InvoiceSerializer(PublicInvoiceSerializer):
     underpaid_percentage = serializers.DecimalField(max_digits=5, decimal_places=2)
     updated = serializers.DateTimeField()
 
-    @extend_schema_field(OpenApiTypes.STR)
-    def get_user_id(self, obj: Invoice) -> str:
-        return str(obj.store.owner_id)
+    def to_representation(self, instance: Invoice) -> dict[str, Any]:
+        invoice_snapshot_prefetch(instance)
+        return invoice_owner_payload(instance)
 
 
 class InvoiceCreateSerializer(serializers.Serializer):
@@ -273,47 +192,3 @@ class CustomerUpdateSerializer(serializers.Serializer):
     buyer_email = serializers.EmailField(required=False, allow_blank=True)
     shipping_address = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-
-
-def invoice_snapshot_prefetch(invoice: Invoice) -> None:
-    """Load the relations invoice_snapshot reads that are not prefetched on `invoice` yet."""
-    prefetch_related_objects(
-        [invoice],
-        "payment_methods__payments",
-        Prefetch("invoice_products", queryset=InvoiceProduct.objects.select_related("product")),
-        "store",
-    )
-
-
-_encoder = JSONEncoder()
-
-
-def _json_key(key: Any) -> str:
-    if isinstance(key, str):
-        return str(key)
-    return json.dumps(key)  # the spelling json gives a non-string key (1 -> "1", True -> "true")
-
-
-def plain_json(value: Any) -> Any:
-    """What `json.loads(json.dumps(value, cls=JSONEncoder))` gives (plain dicts, lists and
-    scalars, a copy), without writing and parsing the text: that round trip was a third of the
-    time of a snapshot, which every new invoice and every status change builds."""
-    if isinstance(value, dict):
-        return {_json_key(key): plain_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_json(item) for item in value]
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):  # and its subclasses (choices, safe strings): the text, as a str
-        return str(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    return plain_json(_encoder.default(value))
-
-
-def invoice_snapshot(invoice: Invoice) -> dict[str, Any]:
-    """The owner's full view as plain JSON data (webhook payloads are frozen copies of it)."""
-    invoice_snapshot_prefetch(invoice)
-    return plain_json(InvoiceSerializer(invoice).data)

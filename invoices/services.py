@@ -39,7 +39,8 @@ from invoices.models import (
     PaymentMethod,
     StockState,
 )
-from invoices.serializers import invoice_snapshot, invoice_snapshot_prefetch
+from invoices.payloads import invoice_snapshot, invoice_snapshot_prefetch
+from rates.services import rate_get
 from stores.models import Product, Store
 from stores.services import (
     OutOfStock,
@@ -123,8 +124,6 @@ def _rate_for(*, store: Store, currency: str) -> tuple[Decimal, str]:
         return Decimal(1), "identity"
     if currency == "SATS":
         return Decimal(SATOSHIS_PER_BTC), "identity"
-    from rates.services import rate_get
-
     quote = rate_get(store=store, crypto="BTC", fiat=currency)
     return quote.rate, quote.source
 
@@ -265,6 +264,7 @@ def invoice_create(
         # invoice.created is durable like every other webhook event: written in this transaction.
         invoice.snapshot_at_creation = invoice_snapshot(invoice)
         webhook_event_record(invoice=invoice, event=created, snapshot=invoice.snapshot_at_creation, event_is_new=True)
+        effects.on_invoice_changed(invoice, created.pk)  # the one after-commit fan-out of the event
         # The listener registers the new address with the daemon (watch_recent), no task needed.
     return invoice
 

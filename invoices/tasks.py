@@ -1,21 +1,18 @@
 """Celery tasks: take ids, call services, safe to retry."""
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
 from daemons.client import DaemonClient, DaemonError
 from invoices import services
-from invoices.models import ExceptionStatus, InvoiceEvent, InvoiceStatus
+from invoices.models import InvoiceEvent
 from invoices.reconcile import reconcile, sync_invoices
+from invoices.selectors import invoice_event_get
 from invoices.watch import watch_all
-
-# Imported here so that a worker registers their send tasks when it loads this module.
-from stores import emails, messaging, notifications
+from webhooks.services import invoice_event_messages_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -55,60 +52,18 @@ def invoices_expire_task(batch: int = 500) -> int:
 
 @shared_task(ignore_result=True)
 def invoice_event_task(event_id: int) -> None:
-    """Fan an invoice event out to its listeners (webhooks, e-mails, notifications)."""
-    from invoices.selectors import invoice_event_get
-
+    """An invoice event's fan-out after commit (queued by invoices.effects): queue a delivery for
+    each of its outbox messages (webhooks, the buyer's e-mail, merchant notifications), which its
+    transaction wrote. Safe to repeat: a message is queued only while pending, and claimed before
+    it is sent; one lost here is found by the outbox sweep (webhooks_dispatch_due_task)."""
     event = invoice_event_get(event_id=event_id)
     if event is None:
         return
     logger.info(
         "invoice %s: %s %s→%s (%s)", event.invoice_id, event.kind, event.old_status, event.new_status, event.cause
     )
-    if event.kind != InvoiceEvent.Kind.STATUS:
-        return
-    _event_fan_out(event)
+    invoice_event_messages_enqueue(invoice_event_id=event.pk)
     InvoiceEvent.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
-
-
-@shared_task(ignore_result=True)
-def invoice_events_dispatch_task(*, older_than_seconds: int = 30, batch: int = 500) -> int:
-    """The outbox sweep: status events whose fan-out never ran (broker down at commit, worker
-    killed) are queued again. Sends are claimed per event, so a re-run sends nothing twice."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    ids = list(
-        InvoiceEvent.objects.filter(dispatched_at__isnull=True, kind=InvoiceEvent.Kind.STATUS, created__lt=cutoff)
-        .order_by("id")
-        .values_list("id", flat=True)[:batch]
-    )
-    for event_id in ids:
-        invoice_event_task.delay(event_id)
-    return len(ids)
-
-
-def _event_fan_out(event: InvoiceEvent) -> None:
-    invoice = event.invoice
-    # Each message is claimed once per event (a cache key), so a re-run of this task (retry,
-    # outbox sweep, redelivery) queues nothing twice; the send tasks retry on their own.
-    if event.new_status == InvoiceStatus.COMPLETE and event.old_status != InvoiceStatus.COMPLETE:
-        if invoice.buyer_email:
-            key = messaging.sent_key("email_invoice_complete", invoice.pk, event.pk)
-            if messaging.claim(key):
-                try:
-                    emails.invoice_email_send_task.delay(invoice.pk, key)
-                except BrokerError:
-                    messaging.release(key)
-                    raise
-        notifications.invoice_notify(invoice=invoice, kind="invoice_complete", event_id=event.pk)
-    if (
-        event.new_exception_status == ExceptionStatus.PAID_LATE
-        and event.old_exception_status != ExceptionStatus.PAID_LATE
-    ):
-        notifications.invoice_notify(invoice=invoice, kind="invoice_paid_late", event_id=event.pk)
-    # Set by invoices.services: money received after completion, and a paid order whose stock was sold meanwhile.
-    if "paid_after_complete" in event.data:
-        notifications.invoice_notify(invoice=invoice, kind="invoice_paid_after_complete", event_id=event.pk)
-    if "stock_short" in event.data:
-        notifications.invoice_notify(invoice=invoice, kind="invoice_stock_short", event_id=event.pk)
 
 
 @shared_task(ignore_result=True, soft_time_limit=240, time_limit=300)

@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 
+from daemons.client import DaemonClient
 from invoices.models import PaymentMethod
 from invoices.selectors import payment_methods_watched
 
@@ -17,8 +18,6 @@ def _entries(rows) -> dict[str, list[dict]]:
 
 
 def invoice_watch(*, invoice_id: str, client=None) -> None:
-    from daemons.client import DaemonClient
-
     rows = PaymentMethod.objects.filter(invoice_id=invoice_id).values_list(*COLUMNS)
     own = client is None
     client = client or DaemonClient()

@@ -22,14 +22,14 @@ _T = TypeVar("_T")
 _values: dict[str, Any] = {}
 
 
-def _get(name: str, cast: str, default: Any) -> Any:
+def setting(name: str, cast: str, default: Any) -> Any:
     value = getattr(settings, name, _MISSING)
     if value is not _MISSING:
         return value
     return getattr(env, cast)(name, default=default)
 
 
-def _cached(func: Callable[[], _T]) -> Callable[[], _T]:
+def cached(func: Callable[[], _T]) -> Callable[[], _T]:
     """Computed once per process: rate_get reads several of these per call and must stay cheap.
     Django's setting_changed (override_settings, pytest's `settings`) drops them all."""
 
@@ -49,83 +49,72 @@ def _forget(**kwargs: Any) -> None:
     _values.clear()
 
 
-@_cached
+@cached
 def max_age_seconds() -> int:
     """A BTC quote older than this is never used to price an invoice."""
-    return int(_get("RATES_MAX_AGE_SECONDS", "int", 600))
+    return int(setting("RATES_MAX_AGE_SECONDS", "int", 600))
 
 
-@_cached
+@cached
 def fiat_max_age_seconds() -> int:
     """Bound for ECB fiat-to-fiat rates, measured from the ECB reference time.
 
     The ECB publishes on TARGET working days only, so Friday's rates are normally still the newest
     on Monday afternoon: four days covers weekends and single holidays.
     """
-    return int(_get("RATES_FIAT_MAX_AGE_SECONDS", "int", 4 * 24 * 3600))
+    return int(setting("RATES_FIAT_MAX_AGE_SECONDS", "int", 4 * 24 * 3600))
 
 
-@_cached
+@cached
 def fetch_timeout_seconds() -> float:
-    return float(_get("RATES_FETCH_TIMEOUT_SECONDS", "float", 5.0))
+    return float(setting("RATES_FETCH_TIMEOUT_SECONDS", "float", 5.0))
 
 
-@_cached
+@cached
 def deadline_seconds() -> float:
     """Total time one collector run may spend waiting on providers."""
-    return float(_get("RATES_DEADLINE_SECONDS", "float", 15.0))
+    return float(setting("RATES_DEADLINE_SECONDS", "float", 15.0))
 
 
-@_cached
+@cached
 def retention_days() -> int:
-    return int(_get("RATES_RETENTION_DAYS", "int", 30))
+    return int(setting("RATES_RETENTION_DAYS", "int", 30))
 
 
-@_cached
+@cached
 def recent_invoice_hours() -> int:
     """Currencies invoiced within this window keep being refreshed."""
-    return int(_get("RATES_RECENT_INVOICE_HOURS", "int", 24))
+    return int(setting("RATES_RECENT_INVOICE_HOURS", "int", 24))
 
 
-@_cached
+@cached
 def configured_currencies() -> tuple[str, ...]:
-    value = _get("RATES_CURRENCIES", "list", ["USD", "EUR"])
+    value = setting("RATES_CURRENCIES", "list", ["USD", "EUR"])
     if isinstance(value, str):
         value = value.split(",")
     return tuple(code.strip().upper() for code in value if code.strip())
 
 
-@_cached
-def enabled_providers() -> tuple[str, ...]:
-    """BTC providers the collector polls (ECB, the fiat source, is controlled by RATES_ECB_ENABLED)."""
-    from rates.providers import BTC_PROVIDERS
-
-    value = _get("RATES_PROVIDERS", "list", list(BTC_PROVIDERS))
-    if isinstance(value, str):
-        value = value.split(",")
-    return tuple(name.strip().lower() for name in value if name.strip().lower() in BTC_PROVIDERS)
-
-
-@_cached
+@cached
 def ecb_enabled() -> bool:
-    return bool(_get("RATES_ECB_ENABLED", "bool", True))
+    return bool(setting("RATES_ECB_ENABLED", "bool", True))
 
 
-@_cached
+@cached
 def default_max_deviation_percent() -> Decimal:
-    return Decimal(str(_get("RATES_MAX_DEVIATION_PERCENT", "str", "5")))
+    return Decimal(str(setting("RATES_MAX_DEVIATION_PERCENT", "str", "5")))
 
 
 def provider_url(name: str, default: str) -> str:
-    return str(_get(f"RATES_{name.upper()}_URL", "str", default)).rstrip("/")
+    return str(setting(f"RATES_{name.upper()}_URL", "str", default)).rstrip("/")
 
 
-@_cached
+@cached
 def cache_namespace() -> str:
     """Prefix of every cache key this app writes; tests give each test its own."""
-    return str(_get("RATES_CACHE_NAMESPACE", "str", "rates:v1"))
+    return str(setting("RATES_CACHE_NAMESPACE", "str", "rates:v1"))
 
 
-@_cached
+@cached
 def user_agent() -> str:
-    return str(_get("RATES_USER_AGENT", "str", "bitcart-django rates (+https://bitcart.ai)"))
+    return str(setting("RATES_USER_AGENT", "str", "bitcart-django rates (+https://bitcart.ai)"))

@@ -5,6 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from bitcart.money import FIAT_CURRENCIES
+from rates.providers import BTC_PROVIDERS
 
 
 class RateObservation(models.Model):
@@ -55,8 +56,6 @@ class CombineMethod(models.TextChoices):
 
 
 def _validate_providers(value: str) -> None:
-    from rates.providers import BTC_PROVIDERS
-
     unknown = [name for name in split_providers(value) if name not in BTC_PROVIDERS]
     if unknown:
         raise ValidationError(f"Unknown provider(s): {', '.join(unknown)}. Known: {', '.join(BTC_PROVIDERS)}.")

@@ -353,3 +353,12 @@ class Ecb(Provider):
 BTC_PROVIDERS: dict[str, Provider] = {p.name: p for p in (CoinGecko(), Kraken(), Coinbase(), Bitstamp(), Blockchain())}
 FIAT_PROVIDERS: dict[str, Provider] = {"ecb": Ecb()}
 ALL_PROVIDERS: dict[str, Provider] = {**BTC_PROVIDERS, **FIAT_PROVIDERS}
+
+
+@conf.cached
+def enabled_providers() -> tuple[str, ...]:
+    """BTC providers the collector polls (ECB, the fiat source, is controlled by RATES_ECB_ENABLED)."""
+    value = conf.setting("RATES_PROVIDERS", "list", list(BTC_PROVIDERS))
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(name.strip().lower() for name in value if name.strip().lower() in BTC_PROVIDERS)

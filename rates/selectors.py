@@ -1,5 +1,6 @@
 """Reads for the rate service: history, health, current cached rates, currencies in use."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -8,10 +9,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from bitcart.money import FIAT_CURRENCIES
+from invoices.models import Invoice
 from rates import conf
+from rates.keys import DEMAND_TTL, demand_key, pair_key
 from rates.models import ProviderHealth, RateObservation, StoreRateRules
 from rates.providers import ALL_PROVIDERS
-from rates.services import pair_key, rates_demanded
 from stores.models import Store
 
 
@@ -58,11 +60,15 @@ def store_get_owned(*, store_id: str, user) -> Store | None:
 
 def rates_currencies_in_use() -> list[str]:
     """Fiats to collect: configured, stores' defaults, recently invoiced, and recently asked for."""
-    from invoices.models import Invoice
-
     codes = set(conf.configured_currencies())
     codes |= set(Store.objects.values_list("default_currency", flat=True).distinct())
     recent = timezone.now() - timedelta(hours=conf.recent_invoice_hours())
     codes |= set(Invoice.objects.filter(created__gte=recent).values_list("currency", flat=True).distinct())
     codes |= set(rates_demanded())
     return sorted({code.upper() for code in codes if code and code.upper() in FIAT_CURRENCIES})
+
+
+def rates_demanded() -> list[str]:
+    """Currencies someone failed to price in lately (see services.rate_unavailable_notify)."""
+    cutoff = time.time() - DEMAND_TTL
+    return sorted(code for code, since in (cache.get(demand_key()) or {}).items() if since >= cutoff)

@@ -30,12 +30,22 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from bitcart.celery import task_enqueue
 from bitcart.errors import ValidationFailed
 from bitcart.money import FIAT_CURRENCIES, SATOSHIS_PER_BTC, price_to_sat
 from rates import conf
 from rates.errors import ProviderError, RateUnavailable
-from rates.models import CombineMethod, ProviderHealth, RateIncident, RateObservation, StoreRateRules
-from rates.providers import ALL_PROVIDERS, BTC_PROVIDERS, FIAT_PROVIDERS, FetchResult, Provider
+from rates.keys import DEMAND_TTL, demand_key, notified_key, pair_key, rules_key, throttle_key
+from rates.models import (
+    CombineMethod,
+    ProviderHealth,
+    RateIncident,
+    RateObservation,
+    StoreRateRules,
+    split_providers,
+)
+from rates.providers import ALL_PROVIDERS, BTC_PROVIDERS, FIAT_PROVIDERS, FetchResult, Provider, enabled_providers
+from rates.selectors import rates_currencies_in_use
 from rates.types import Observation, RateQuote, RulesSnapshot
 from stores.models import Store
 
@@ -55,36 +65,11 @@ logger = logging.getLogger(__name__)
 
 OBSERVATION_TTL = 7 * 24 * 3600  # staleness is judged from observed_at; the TTL only collects garbage
 RULES_TTL = 3600
-DEMAND_TTL = 24 * 3600
 NOTIFY_THROTTLE_SECONDS = 600  # one incident per store and pair per 10 minutes, not one per checkout
 RATE_PLACES = Decimal("1e-8")
 # Units of the invoice currency per 1 BTC when the invoice is priced in crypto: no provider needed.
 UNIT_RATES = {"BTC": Decimal(1), "SATS": Decimal(SATOSHIS_PER_BTC)}
 CROSS_BASES = ("EUR", "USD")  # ECB quotes every fiat against EUR, and USD is the deepest BTC market
-
-
-# ---------------------------------------------------------------------------------------------- keys
-
-
-def _key(*parts: str) -> str:
-    return ":".join((conf.cache_namespace(), *parts))
-
-
-def pair_key(pair: str, namespace: str | None = None) -> str:
-    # One key per pair, holding every provider's latest: pricing reads at most six keys.
-    return f"{namespace or conf.cache_namespace()}:obs:{pair}"
-
-
-def rules_key(store_id: str) -> str:
-    return _key("rules", str(store_id))
-
-
-def demand_key() -> str:
-    return _key("demand")
-
-
-def throttle_key(provider: str) -> str:
-    return _key("fetched", provider)
 
 
 # ------------------------------------------------------------------------------------------ pricing
@@ -179,8 +164,6 @@ def _rules_snapshot(rules: StoreRateRules | None) -> RulesSnapshot:
         return RulesSnapshot(
             providers=(), combine=CombineMethod.MEDIAN, max_deviation_percent=conf.default_max_deviation_percent()
         )
-    from rates.models import split_providers
-
     return RulesSnapshot(
         providers=tuple(split_providers(rules.providers)),
         combine=rules.combine,
@@ -212,7 +195,7 @@ def rate_get(*, store: Store | None, crypto: str, fiat: str) -> RateQuote:
     if fiat not in FIAT_CURRENCIES:
         raise ValidationFailed(f"Unsupported fiat currency: {fiat!r}", code="unsupported_currency")
 
-    enabled = conf.enabled_providers()
+    enabled = enabled_providers()
     namespace = conf.cache_namespace()
     pairs = [f"BTC/{fiat}", *(f"BTC/{via}" for via in CROSS_BASES if via != fiat)]
     pairs += [f"EUR/{code}" for code in dict.fromkeys((fiat, "USD")) if code != "EUR"]
@@ -283,12 +266,11 @@ def rate_unavailable_notify(*, store_id: str | None, pair: str, reason: str) -> 
     """
     logger.warning("rates: refused to price %s (store %s): %s", pair, store_id or "-", reason)
     _demand_add(pair.split("/", 1)[1])
-    if not cache.add(_key("notified", store_id or "-", pair), 1, timeout=NOTIFY_THROTTLE_SECONDS):
+    if not cache.add(notified_key(store_id or "-", pair), 1, timeout=NOTIFY_THROTTLE_SECONDS):
         return
-    from rates.tasks import rate_incident_record_task
-
     try:
-        rate_incident_record_task.delay(store_id=store_id, pair=pair, reason=reason[:1000])
+        # By name: rates.tasks imports this module.
+        task_enqueue("rates.tasks.rate_incident_record_task", store_id=store_id, pair=pair, reason=reason[:1000])
     except BrokerError:
         logger.error("rates: could not queue the incident for %s (store %s)", pair, store_id, exc_info=True)
 
@@ -308,11 +290,6 @@ def _demand_add(fiat: str) -> None:
     if fiat not in demand:
         demand[fiat] = time.time()
         cache.set(demand_key(), demand, timeout=DEMAND_TTL)
-
-
-def rates_demanded() -> list[str]:
-    cutoff = time.time() - DEMAND_TTL
-    return sorted(code for code, since in (cache.get(demand_key()) or {}).items() if since >= cutoff)
 
 
 # -------------------------------------------------------------------------------------------- rules
@@ -463,8 +440,6 @@ def rates_refresh(*, currencies: list[str] | None = None) -> dict:
     Run by rates_refresh_task every RATES_REFRESH_SECONDS. Idempotent and safe to overlap: each
     observation is written as it was reported, and health counters use F().
     """
-    from rates.selectors import rates_currencies_in_use
-
     started = time.monotonic()
     now = timezone.now()
     if currencies is None:
@@ -474,7 +449,7 @@ def rates_refresh(*, currencies: list[str] | None = None) -> dict:
     # The cross-rate legs are always needed.
     fiats = sorted(set(fiats) | set(CROSS_BASES))
 
-    providers: list[Provider] = [BTC_PROVIDERS[name] for name in conf.enabled_providers()]
+    providers: list[Provider] = [BTC_PROVIDERS[name] for name in enabled_providers()]
     skipped = []
     if conf.ecb_enabled():
         for provider in FIAT_PROVIDERS.values():

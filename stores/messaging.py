@@ -1,8 +1,7 @@
-"""What e-mails and notifications share: the merchant's template overrides, the invoice context
-they are rendered with, and the markers that keep a redelivered task from sending twice."""
+"""What e-mails and notifications share: the merchant's template overrides and the invoice context
+they are rendered with. (Sending each once is the outbox's job: webhooks.services.)"""
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q
 from django.template import Context
 from django.template import Template as DjangoTemplate
@@ -11,9 +10,6 @@ from django.urls import reverse
 from bitcart.money import quantize
 from invoices.models import Invoice
 from stores.models import Store, Template
-
-# How long "already sent" is remembered: longer than any retry schedule or redelivery.
-SENT_TTL = 7 * 24 * 3600
 
 
 def template_override(*, store: Store, name: str) -> str | None:
@@ -49,26 +45,3 @@ def invoice_context(invoice: Invoice) -> dict:
         "currency": invoice.currency,
         "checkout_url": settings.SITE_URL.rstrip("/") + reverse("invoices:checkout", args=[invoice.pk]),
     }
-
-
-def sent_key(kind: str, invoice_id: str, event_id: int, target: str = "") -> str:
-    # The invoice id (a ULID) makes the key unique across databases; event ids alone are not.
-    return f"sent:{kind}:{invoice_id}:{event_id}:{target}"
-
-
-def already_sent(key: str) -> bool:
-    return bool(key) and cache.get(key) is not None
-
-
-def mark_sent(key: str) -> None:
-    if key:
-        cache.set(key, 1, SENT_TTL)
-
-
-def claim(key: str) -> bool:
-    """True the first time only: an event fanned out twice queues each message once."""
-    return cache.add(f"queued:{key}", 1, SENT_TTL)
-
-
-def release(key: str) -> None:
-    cache.delete(f"queued:{key}")

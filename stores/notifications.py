@@ -1,8 +1,10 @@
-"""Merchant notifications through Apprise (https://github.com/caronc/apprise): every enabled
-NotificationProvider of a store gets the message, each from its own Celery task with retries.
+"""Merchant notifications through Apprise (https://github.com/caronc/apprise).
 
-`notify_merchant` is the entry point for other code (a webhook endpoint disabled, rates missing);
-invoice events come through `invoice_notify`, called by invoices.tasks.invoice_event_task.
+Invoice events (complete, paid late) notify every enabled NotificationProvider of the store through
+the invoice-event outbox (webhooks.services): one durable message per provider, written with the
+status change, sent by `invoice_notification_send` from the outbox's delivery task with its
+retries. `notify_merchant` is the entry point for other code (a webhook endpoint disabled, rates
+missing): one Celery task per provider, with retries.
 """
 
 import logging
@@ -15,7 +17,6 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext as _
-from kombu.exceptions import OperationalError as BrokerError
 
 from invoices.models import Invoice
 from stores import messaging
@@ -23,7 +24,7 @@ from stores.models import NotificationProvider
 
 logger = logging.getLogger(__name__)
 
-# Invoice notifications: template name -> the default template and its title.
+# Invoice notifications: topic -> the default template and its title.
 INVOICE_NOTIFICATIONS = {
     "invoice_complete": ("stores/notifications/invoice_complete.txt", lambda i: _("Invoice %s is complete") % i.pk),
     "invoice_paid_late": (
@@ -45,29 +46,31 @@ class NotificationFailed(Exception):
     """Apprise could not deliver (the target is down or answered an error): worth retrying."""
 
 
-def _providers(store_id: str) -> list[str]:
-    return list(NotificationProvider.objects.filter(store_id=store_id, enabled=True).values_list("pk", flat=True))
+class NotificationRefused(Exception):
+    """Nothing to send to (provider gone or disabled, unusable URL, invoice gone): retrying cannot help."""
 
 
-def _queue(provider_id: str, title: str, body: str, key: str = "") -> None:
-    notification_send_task.delay(provider_id, title, body, key)
+def _send(provider: NotificationProvider, title: str, body: str) -> None:
+    sender = apprise.Apprise()
+    # Apprise's HTTP-based services time out after 4 s connecting and 4 s reading unless the URL
+    # says otherwise (?cto=&rto=), so a dead target cannot hold a worker.
+    if not sender.add(provider.url):
+        raise NotificationRefused(f"notification provider {provider.pk} ({provider.name}) has an unusable URL")
+    if not sender.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT):
+        raise NotificationFailed(f"provider {provider.pk} ({provider.name}) did not accept the notification")
 
 
-def notify_merchant(*, store_id: str, title: str, body: str) -> int:
-    """Tell the store's merchant something, on every enabled provider; returns how many.
-
-    Queued after the current transaction commits (immediately outside one).
-    """
-    providers = _providers(store_id)
-    for provider_id in providers:
-        transaction.on_commit(partial(_queue, provider_id, title, body), robust=True)
-    return len(providers)
+def _provider(provider_id: str) -> NotificationProvider:
+    provider = NotificationProvider.objects.filter(pk=provider_id, enabled=True).first()
+    if provider is None:
+        raise NotificationRefused(f"notification provider {provider_id} is gone or disabled")
+    return provider
 
 
-def invoice_notification_render(*, invoice: Invoice, kind: str) -> tuple[str, str]:
-    template_name, title = INVOICE_NOTIFICATIONS[kind]
+def invoice_notification_render(*, invoice: Invoice, topic: str) -> tuple[str, str]:
+    template_name, title = INVOICE_NOTIFICATIONS[topic]
     context = messaging.invoice_context(invoice)
-    override = messaging.template_override(store=invoice.store, name=f"notification_{kind}")
+    override = messaging.template_override(store=invoice.store, name=f"notification_{topic}")
     # In the server's language: a task must not inherit whatever its thread last rendered.
     with translation.override(settings.LANGUAGE_CODE):
         if override is not None:
@@ -77,24 +80,29 @@ def invoice_notification_render(*, invoice: Invoice, kind: str) -> tuple[str, st
         return title(invoice), body.strip()
 
 
-def invoice_notify(*, invoice: Invoice, kind: str, event_id: int) -> int:
-    """Queue one invoice notification per provider, once per event (see messaging.claim)."""
-    providers = _providers(invoice.store_id)
-    if not providers:
-        return 0
-    title, body = invoice_notification_render(invoice=invoice, kind=kind)
-    queued = 0
+def invoice_notification_send(*, provider_id: str, invoice_id: str, topic: str) -> None:
+    """Send one invoice notification now. Raises NotificationFailed (retry) or NotificationRefused."""
+    provider = _provider(provider_id)
+    invoice = Invoice.objects.select_related("store").filter(pk=invoice_id).first()
+    if invoice is None:
+        raise NotificationRefused(f"invoice {invoice_id} is gone")
+    title, body = invoice_notification_render(invoice=invoice, topic=topic)
+    _send(provider, title, body)
+
+
+def _queue(provider_id: str, title: str, body: str) -> None:
+    notification_send_task.delay(provider_id, title, body)
+
+
+def notify_merchant(*, store_id: str, title: str, body: str) -> int:
+    """Tell the store's merchant something, on every enabled provider; returns how many.
+
+    Queued after the current transaction commits (immediately outside one).
+    """
+    providers = list(NotificationProvider.objects.filter(store_id=store_id, enabled=True).values_list("pk", flat=True))
     for provider_id in providers:
-        key = messaging.sent_key(f"notification_{kind}", invoice.pk, event_id, provider_id)
-        if not messaging.claim(key):
-            continue
-        try:
-            _queue(provider_id, title, body, key)
-        except BrokerError:
-            messaging.release(key)  # so the event's next fan-out (retry or sweep) queues it again
-            raise
-        queued += 1
-    return queued
+        transaction.on_commit(partial(_queue, provider_id, title, body), robust=True)
+    return len(providers)
 
 
 @shared_task(
@@ -106,18 +114,8 @@ def invoice_notify(*, invoice: Invoice, kind: str, event_id: int) -> int:
     retry_jitter=True,
     max_retries=8,
 )
-def notification_send_task(self, provider_id: str, title: str, body: str, key: str = "") -> None:
-    if messaging.already_sent(key):
-        return
-    provider = NotificationProvider.objects.filter(pk=provider_id, enabled=True).first()
-    if provider is None:
-        return
-    sender = apprise.Apprise()
-    # Apprise's HTTP-based services time out after 4 s connecting and 4 s reading unless the URL
-    # says otherwise (?cto=&rto=), so a dead target cannot hold a worker.
-    if not sender.add(provider.url):
-        logger.error("notification provider %s (%s) has an unusable URL", provider.pk, provider.name)
-        return
-    if not sender.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT):
-        raise NotificationFailed(f"provider {provider.pk} ({provider.name}) did not accept the notification")
-    messaging.mark_sent(key)
+def notification_send_task(self, provider_id: str, title: str, body: str) -> None:
+    try:
+        _send(_provider(provider_id), title, body)
+    except NotificationRefused as exc:
+        logger.error("%s", exc)

@@ -6,7 +6,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from invoices.serializers import PriceField, format_amount
+from invoices.payloads import format_amount
+from invoices.serializers import PriceField
 from stores.models import Product, Store
 
 # checkout_settings key → Store field (Bitcart calls the logo "custom_logo_link").

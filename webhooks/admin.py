@@ -86,13 +86,27 @@ class WebhookAttemptInline(admin.TabularInline):
 @admin.register(WebhookMessage)
 class WebhookMessageAdmin(_OwnedAdmin):
     owner_path = "event__store__owner"
-    list_display = ("id", "event_type", "url", "status", "attempts", "next_attempt_at", "last_error", "created")
+    list_display = (
+        "id",
+        "event_type",
+        "kind",
+        "topic",
+        "target",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created",
+    )
     list_filter = ("status", "kind")
-    search_fields = ("id", "url", "event__invoice__id", "event__id")
+    search_fields = ("id", "url", "recipient", "event__invoice__id", "event__id")
     readonly_fields = (
         "event",
         "endpoint",
+        "provider",
         "kind",
+        "topic",
+        "recipient",
         "url",
         "status",
         "attempts",
@@ -109,6 +123,10 @@ class WebhookMessageAdmin(_OwnedAdmin):
     @admin.display(description="Event")
     def event_type(self, obj: WebhookMessage) -> str:
         return obj.event.type
+
+    @admin.display(description="To")
+    def target(self, obj: WebhookMessage) -> str:
+        return obj.url or obj.recipient  # a provider's id, never its URL (it holds credentials)
 
     def has_add_permission(self, request) -> bool:
         return False

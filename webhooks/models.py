@@ -1,4 +1,7 @@
-"""The webhook outbox: events, endpoints, one message per (event, target), and the delivery log."""
+"""The outbox: events, endpoints, one message per (event, channel, recipient), and the delivery log.
+
+Webhooks, the buyer's e-mail and the merchant's notifications of an invoice event are all messages
+here, written in the event's transaction and delivered, retried and swept the same way."""
 
 from django.db import models
 
@@ -57,26 +60,39 @@ class WebhookEvent(models.Model):
 
 
 class WebhookMessage(models.Model):
-    """One delivery job: an event to one endpoint, or Bitcart's `{id, status}` to an invoice's
-    notification_url. Retried with backoff until a 2xx or its deadline."""
+    """One delivery job of the outbox: an event to one webhook endpoint, Bitcart's `{id, status}`
+    to an invoice's notification_url, the buyer's e-mail, or one merchant notification provider.
+    Retried with backoff until it is delivered or its deadline passes.
+
+    One row per (event, channel, topic, recipient): recording an event again, or a sweep after a
+    crash, never makes a second message, so each is sent by one claimed attempt at a time."""
 
     class Kind(models.TextChoices):
         ENDPOINT = "endpoint"
         NOTIFICATION_URL = "notification_url"
+        EMAIL = "email"  # the buyer's receipt
+        NOTIFICATION = "notification"  # the merchant, through one NotificationProvider (Apprise)
 
     class Status(models.TextChoices):
         PENDING = "pending"
         DELIVERING = "delivering"
         DELIVERED = "delivered"
-        FAILED = "failed"  # gave up after its deadline
+        FAILED = "failed"  # gave up after its deadline, or refused for good
 
     id = UlidField()
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="messages")
     endpoint = models.ForeignKey(
         WebhookEndpoint, on_delete=models.CASCADE, related_name="messages", null=True, blank=True
     )
+    provider = models.ForeignKey(
+        "stores.NotificationProvider", on_delete=models.SET_NULL, related_name="messages", null=True, blank=True
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    url = models.URLField(max_length=2000)
+    # Which message of its channel (e-mails and notifications: "invoice_complete", "invoice_paid_late").
+    topic = models.CharField(max_length=40, blank=True)
+    # Who gets it: the endpoint's id, the notification URL, the e-mail address, the provider's id.
+    recipient = models.CharField(max_length=2000)
+    url = models.URLField(max_length=2000, blank=True)  # HTTP channels only
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -90,9 +106,14 @@ class WebhookMessage(models.Model):
     class Meta:
         ordering = ["-created"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_message_due")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "kind", "topic", "recipient"], name="webhook_message_unique_target"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.event.type} → {self.url} ({self.status})"
+        return f"{self.event.type} → {self.kind} {self.url or self.recipient} ({self.status})"
 
 
 class WebhookAttempt(models.Model):

@@ -1,10 +1,12 @@
-"""Webhooks: a durable outbox written in the invoice's status transaction, delivered by Celery.
+"""The outbox of invoice events: webhooks, the buyer's e-mail and merchant notifications.
 
 Recording (inside the caller's transaction) writes one WebhookEvent and one WebhookMessage per
-target, so an event is either committed with its status change or not at all. Delivery is one task
-per message (a slow or dead endpoint never holds up another), claimed with a conditional UPDATE (two
-workers never send the same attempt), retried with exponential backoff for more than 72 hours, and
-swept by a beat task so a lost task only delays a message. Bodies are signed per the Standard
+(channel, topic, recipient), so an event's messages are committed with its status change or not at
+all, and recording it again writes nothing. After commit the invoice's one fan-out
+(invoices.effects) queues invoice_event_task, which queues one delivery task per message (a slow or
+dead target never holds up another). A delivery is claimed with a conditional UPDATE (two workers
+never send the same attempt), retried with exponential backoff for more than 72 hours, and swept by
+one beat task, so a lost task only delays a message. Webhook bodies are signed per the Standard
 Webhooks spec (webhook-id / webhook-timestamp / webhook-signature).
 """
 
@@ -18,6 +20,7 @@ import smtplib
 import socket
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -27,11 +30,17 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 from standardwebhooks import Webhook
 
+from bitcart.celery import task_enqueue
 from bitcart.errors import ValidationFailed
 from bitcart.ids import new_ulid
 from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus
+from invoices.payloads import invoice_snapshot
+from stores.emails import TERMINAL_SMTP_ERRORS, invoice_complete_email_send
+from stores.models import NotificationProvider
+from stores.notifications import NotificationFailed, NotificationRefused, invoice_notification_send
 from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookMessage
 
 logger = logging.getLogger(__name__)
@@ -62,6 +71,13 @@ RESPONSE_EXCERPT = 2000
 USER_AGENT = "Bitcart-Webhooks/1.0"
 
 EVENT_CREATED = "invoice.created"
+# Topics of e-mails and merchant notifications (also the names of their Template overrides).
+TOPIC_COMPLETE = "invoice_complete"
+TOPIC_PAID_LATE = "invoice_paid_late"
+# Set in an event's data by invoices.services: money received after completion, and a paid order
+# whose stock was sold meanwhile.
+TOPIC_PAID_AFTER_COMPLETE = "invoice_paid_after_complete"
+TOPIC_STOCK_SHORT = "invoice_stock_short"
 STATUS_EVENT_TYPES: dict[str, str] = {
     InvoiceStatus.PENDING: "invoice.pending",
     InvoiceStatus.PAID: "invoice.paid",
@@ -124,8 +140,6 @@ def webhook_event_record(
     `event_is_new`: the caller created `event` in this transaction, so nothing can have recorded
     it yet and the insert needs no savepoint.
     """
-    from invoices.serializers import invoice_snapshot
-
     if snapshot is None:
         snapshot = invoice_snapshot(invoice)
     event_type = webhook_event_type(event)
@@ -159,6 +173,7 @@ def webhook_event_record(
             event=webhook_event,
             endpoint=endpoint,
             kind=WebhookMessage.Kind.ENDPOINT,
+            recipient=endpoint.pk,
             url=endpoint.url,
             next_attempt_at=now,
         )
@@ -171,27 +186,83 @@ def webhook_event_record(
             WebhookMessage(
                 event=webhook_event,
                 kind=WebhookMessage.Kind.NOTIFICATION_URL,
+                recipient=invoice.notification_url,
                 url=invoice.notification_url,
                 next_attempt_at=now,
             )
         )
+    messages += _merchant_and_buyer_messages(invoice=invoice, event=event, webhook_event=webhook_event, now=now)
     if messages:
         WebhookMessage.objects.bulk_create(messages)
-        ids = [m.pk for m in messages]
-        transaction.on_commit(lambda: webhook_messages_enqueue(ids), robust=True)
     return webhook_event
 
 
+def _merchant_and_buyer_messages(
+    *, invoice: Invoice, event: InvoiceEvent, webhook_event: WebhookEvent, now: datetime
+) -> list[WebhookMessage]:
+    """The buyer's receipt when the invoice becomes complete; the merchant's notifications (every
+    enabled provider) when it becomes complete, is paid late or after completion, or a paid order
+    exceeds the stock."""
+    if event.kind != InvoiceEvent.Kind.STATUS:
+        return []
+    topics = []
+    messages = []
+    if event.new_status == InvoiceStatus.COMPLETE and event.old_status != InvoiceStatus.COMPLETE:
+        topics.append(TOPIC_COMPLETE)
+        if invoice.buyer_email:
+            messages.append(
+                WebhookMessage(
+                    event=webhook_event,
+                    kind=WebhookMessage.Kind.EMAIL,
+                    topic=TOPIC_COMPLETE,
+                    recipient=invoice.buyer_email,
+                    next_attempt_at=now,
+                )
+            )
+    if (
+        event.new_exception_status == ExceptionStatus.PAID_LATE
+        and event.old_exception_status != ExceptionStatus.PAID_LATE
+    ):
+        topics.append(TOPIC_PAID_LATE)
+    if "paid_after_complete" in event.data:
+        topics.append(TOPIC_PAID_AFTER_COMPLETE)
+    if "stock_short" in event.data:
+        topics.append(TOPIC_STOCK_SHORT)
+    if topics:
+        providers = NotificationProvider.objects.filter(store_id=invoice.store_id, enabled=True).order_by("created")
+        messages += [
+            WebhookMessage(
+                event=webhook_event,
+                kind=WebhookMessage.Kind.NOTIFICATION,
+                provider=provider,
+                topic=topic,
+                recipient=provider.pk,
+                next_attempt_at=now,
+            )
+            for topic in topics
+            for provider in providers
+        ]
+    return messages
+
+
 def webhook_messages_enqueue(message_ids: Iterable[str]) -> None:
-    from kombu.exceptions import OperationalError as BrokerError
-
-    from webhooks.tasks import webhook_message_deliver_task
-
+    """Queue a delivery task per message (by task name: webhooks.tasks imports this module)."""
     for message_id in message_ids:
         try:
-            webhook_message_deliver_task.delay(message_id)
+            task_enqueue("webhooks.tasks.webhook_message_deliver_task", message_id)
         except BrokerError as exc:  # the row is due; the beat sweep sends it
             logger.warning("could not queue webhook message %s: %s", message_id, exc)
+
+
+def invoice_event_messages_enqueue(*, invoice_event_id: int) -> int:
+    """Queue the pending messages an invoice event recorded (its fan-out after commit)."""
+    ids = list(
+        WebhookMessage.objects.filter(
+            event__invoice_event_id=invoice_event_id, status=WebhookMessage.Status.PENDING
+        ).values_list("pk", flat=True)
+    )
+    webhook_messages_enqueue(ids)
+    return len(ids)
 
 
 def webhooks_dispatch_due(*, now: datetime | None = None, batch: int = 1000) -> int:
@@ -314,6 +385,62 @@ def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str
         return None, "", f"{type(exc).__name__}: {exc}"[:500]
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    success: bool
+    terminal: bool = False  # no retry can help (refused target, rejected recipient)
+    error: str = ""
+    status_code: int | None = None
+    excerpt: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _send_http(message: WebhookMessage) -> _Outcome:
+    endpoint = message.endpoint
+    body = message_body(message)
+    msg_id = f"msg_{message.pk}"
+    headers = {"content-type": "application/json", "user-agent": USER_AGENT}
+    if endpoint is not None:
+        timestamp = timezone.now()
+        headers["webhook-id"] = msg_id
+        headers["webhook-timestamp"] = str(int(timestamp.timestamp()))
+        headers["webhook-signature"] = sign(endpoint=endpoint, msg_id=msg_id, timestamp=timestamp, body=body)
+    logged = {k: v for k, v in headers.items() if k != "webhook-signature"}
+    try:
+        url_check(message.url)
+    except UnsafeTarget as exc:
+        return _Outcome(success=False, terminal=True, error=f"refused: {exc}", headers=logged)
+    status_code, excerpt, error = _post(message.url, body, headers)
+    success = status_code is not None and 200 <= status_code < 300
+    if status_code is not None and not success:
+        error = f"HTTP {status_code}"
+    return _Outcome(success=success, error=error, status_code=status_code, excerpt=excerpt, headers=logged)
+
+
+def _send_email(message: WebhookMessage) -> _Outcome:
+    try:
+        sent = invoice_complete_email_send(invoice_id=message.event.invoice_id, to=message.recipient)
+    except TERMINAL_SMTP_ERRORS as exc:  # refused once, refused again: retrying only delays the error
+        return _Outcome(success=False, terminal=True, error=f"{type(exc).__name__}: {exc}")
+    except (smtplib.SMTPException, OSError) as exc:
+        return _Outcome(success=False, error=f"{type(exc).__name__}: {exc}")
+    return _Outcome(success=True) if sent else _Outcome(success=False, terminal=True, error="invoice gone")
+
+
+def _send_notification(message: WebhookMessage) -> _Outcome:
+    if message.provider_id is None:
+        return _Outcome(success=False, terminal=True, error="provider deleted")
+    try:
+        invoice_notification_send(
+            provider_id=message.provider_id, invoice_id=message.event.invoice_id, topic=message.topic
+        )
+    except NotificationRefused as exc:
+        return _Outcome(success=False, terminal=True, error=str(exc))
+    except NotificationFailed as exc:
+        return _Outcome(success=False, error=str(exc))
+    return _Outcome(success=True)
+
+
 def webhook_message_deliver(*, message_id: str) -> WebhookMessage | None:
     """Make one attempt for a due message (None if it is not due or another worker holds it)."""
     now = timezone.now()
@@ -324,44 +451,32 @@ def webhook_message_deliver(*, message_id: str) -> WebhookMessage | None:
     if endpoint is not None and not endpoint.enabled:
         _finish(message, status=WebhookMessage.Status.FAILED, error="endpoint disabled")
         return message
-    body = message_body(message)
-    msg_id = f"msg_{message.pk}"
-    headers = {"content-type": "application/json", "user-agent": USER_AGENT}
-    if endpoint is not None:
-        timestamp = timezone.now()
-        headers["webhook-id"] = msg_id
-        headers["webhook-timestamp"] = str(int(timestamp.timestamp()))
-        headers["webhook-signature"] = sign(endpoint=endpoint, msg_id=msg_id, timestamp=timestamp, body=body)
     started = time.monotonic()
-    try:
-        url_check(message.url)
-    except UnsafeTarget as exc:
-        status_code, excerpt, error = None, "", f"refused: {exc}"[:500]
-        terminal = True
+    if message.kind == WebhookMessage.Kind.EMAIL:
+        outcome = _send_email(message)
+    elif message.kind == WebhookMessage.Kind.NOTIFICATION:
+        outcome = _send_notification(message)
     else:
-        status_code, excerpt, error = _post(message.url, body, headers)
-        terminal = False
+        outcome = _send_http(message)
     latency = int((time.monotonic() - started) * 1000)
-    success = status_code is not None and 200 <= status_code < 300
-    if status_code is not None and not success:
-        error = f"HTTP {status_code}"
+    error = outcome.error[:500]
     WebhookAttempt.objects.create(
         message=message,
         url=message.url,
-        request_headers={k: v for k, v in headers.items() if k != "webhook-signature"},
-        response_status=status_code,
-        response_body=excerpt,
+        request_headers=outcome.headers,
+        response_status=outcome.status_code,
+        response_body=outcome.excerpt,
         error=error,
         latency_ms=latency,
-        success=success,
+        success=outcome.success,
     )
-    if success:
+    if outcome.success:
         _finish(message, status=WebhookMessage.Status.DELIVERED, error="")
         if endpoint is not None:
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0, failing_since=None)
         return message
     attempts = message.attempts + 1
-    if terminal or attempts >= MAX_ATTEMPTS:
+    if outcome.terminal or attempts >= MAX_ATTEMPTS:
         _finish(message, status=WebhookMessage.Status.FAILED, error=error, attempts=attempts)
     else:
         delay = BACKOFF[attempts - 1].total_seconds() * random.uniform(0.9, 1.1)
@@ -371,7 +486,7 @@ def webhook_message_deliver(*, message_id: str) -> WebhookMessage | None:
             next_attempt_at=timezone.now() + timedelta(seconds=delay),
             locked_until=None,
             last_attempt_at=now,
-            last_error=error[:500],
+            last_error=error,
         )
     if endpoint is not None:
         _endpoint_failed(endpoint, now)

@@ -170,10 +170,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "invoices.tasks.invoices_expire_task",
         "schedule": timedelta(seconds=env.int("EXPIRY_SWEEP_SECONDS", default=5)),
     },
-    "invoices-events-dispatch": {
-        "task": "invoices.tasks.invoice_events_dispatch_task",
-        "schedule": timedelta(seconds=30),
-    },
     "invoices-reconcile": {
         "task": "invoices.tasks.invoices_reconcile_task",
         "schedule": timedelta(seconds=env.int("RECONCILE_SECONDS", default=60)),
@@ -182,7 +178,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "rates.tasks.rates_refresh_task",
         "schedule": timedelta(seconds=env.int("RATES_REFRESH_SECONDS", default=60)),
     },
-    # Webhook outbox: retries that are due, and first attempts whose task was lost.
+    # The outbox sweep (webhooks, e-mails, notifications): retries that are due, and first
+    # attempts whose task was lost.
     "webhooks-dispatch-due": {
         "task": "webhooks.tasks.webhooks_dispatch_due_task",
         "schedule": timedelta(seconds=env.int("WEBHOOKS_SWEEP_SECONDS", default=15)),

@@ -4,8 +4,8 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from invoices.models import Invoice, InvoiceStatus, PaymentMethod
-from invoices.services import invoice_create
+from invoices.models import Invoice, InvoiceStatus, Payment, PaymentMethod
+from invoices.services import Output, invoice_create, payment_apply, payment_method_sync
 from stores.services import product_create
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +14,7 @@ PUBLIC_KEYS = {
     "id", "store_id", "price", "currency", "paid_currency", "status", "exception_status", "sent_amount",
     "expiration", "expiration_seconds", "time_left", "expires_at", "order_id", "redirect_url", "promocode",
     "discount", "products", "product_names", "product_quantities", "payments", "payment_methods", "tx_hashes",
-    "payment_id", "refund_id", "paid_date", "created",
+    "payment_id", "refund_id", "paid_date", "created", "payments_received",
 }  # fmt: skip
 PRIVATE_KEYS = {
     "user_id", "buyer_email", "shipping_address", "notes", "notification_url", "metadata",
@@ -203,3 +203,55 @@ def test_invoices_cannot_be_deleted(client_merchant, store):
     invoice = invoice_create(store=store, price="0.001")
     assert client_merchant.delete(f"/api/invoices/{invoice.pk}").status_code == 405
     assert Invoice.objects.filter(pk=invoice.pk).exists()
+
+
+def test_invoice_answers_its_payment_ledger_per_output(client_merchant, client_other, store):
+    invoice = invoice_create(store=store, price="0.001", currency="BTC")
+    method = invoice.payment_methods.get()
+    payment_apply(payment_method_id=method.pk, txid="a" * 64, vout=3, amount=25_000, height=101, confirmations=2)
+    payment_apply(payment_method_id=method.pk, txid="b" * 64, vout=0, amount=75_000)
+    payment_method_sync(  # the unconfirmed one left the mempool
+        payment_method_id=method.pk,
+        outputs=[Output("a" * 64, 3, 25_000, 101, 2)],
+        complete=True,
+    )
+    first, second = Payment.objects.filter(payment_method=method).order_by("created")
+
+    expected = [
+        {
+            "payment_method": method.pk,
+            "currency": "BTC",
+            "address": method.address,
+            "txid": "a" * 64,
+            "vout": 3,
+            "amount": "0.00025000",
+            "amount_sat": "25000",
+            "height": 101,
+            "confirmations": 2,
+            "state": "confirmed",
+            "created": first.created.isoformat().replace("+00:00", "Z"),
+        },
+        {
+            "payment_method": method.pk,
+            "currency": "BTC",
+            "address": method.address,
+            "txid": "b" * 64,
+            "vout": 0,
+            "amount": "0.00075000",
+            "amount_sat": "75000",
+            "height": None,
+            "confirmations": 0,
+            "state": "dropped",
+            "created": second.created.isoformat().replace("+00:00", "Z"),
+        },
+    ]
+    owner = client_merchant.get(f"/api/invoices/{invoice.pk}").json()
+    assert owner["payments_received"] == expected
+    assert owner["tx_hashes"] == ["a" * 64]  # a dropped output does not count, but stays in the ledger
+    assert owner["sent_amount"] == "0.00025000"
+    # The buyer's (public) view shows the same ledger: txids and amounts are on the chain anyway.
+    assert APIClient().get(f"/api/invoices/{invoice.pk}").json()["payments_received"] == expected
+    assert client_other.get(f"/api/invoices/{invoice.pk}").json()["payments_received"] == expected
+    listed = client_merchant.get("/api/invoices").json()
+    rows = listed["result"] if isinstance(listed, dict) else listed
+    assert [row["payments_received"] for row in rows] == [expected]

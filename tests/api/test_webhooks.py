@@ -9,8 +9,8 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from invoices.models import InvoiceEvent
-from invoices.services import invoice_create, invoice_mark_complete, invoice_mark_invalid
+from invoices.models import InvoiceEvent, Payment
+from invoices.services import invoice_create, invoice_mark_complete, invoice_mark_invalid, payment_apply
 from webhooks import services
 from webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookMessage
 
@@ -310,3 +310,44 @@ def test_admin_shows_merchants_only_their_own_webhooks(client, store, other_merc
     response = client.get(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/")
     assert response.status_code in (302, 404)
     assert endpoint.secret not in response.content.decode()
+
+
+def test_the_event_snapshot_carries_the_payment_ledger(store, receiver, deliver):
+    endpoint = services.webhook_endpoint_create(store=store, url=receiver.url, events=["invoice.complete"])
+    invoice = invoice_create(store=store, price="0.001")
+    method = invoice.payment_methods.get()
+    deliver(
+        payment_apply, payment_method_id=method.pk, txid="c" * 64, vout=1, amount=100_000, height=7, confirmations=1
+    )
+    [request] = receiver.wait(1)
+    payload = Webhook(endpoint.secret).verify(request.body, request.headers)
+    payment = Payment.objects.get(payment_method=method)
+    assert payload["type"] == "invoice.complete"
+    assert payload["data"]["payments_received"] == [
+        {
+            "payment_method": method.pk,
+            "currency": "BTC",
+            "address": method.address,
+            "txid": "c" * 64,
+            "vout": 1,
+            "amount": "0.00100000",
+            "amount_sat": "100000",
+            "height": 7,
+            "confirmations": 1,
+            "state": "confirmed",
+            "created": payment.created.isoformat().replace("+00:00", "Z"),
+        }
+    ]
+
+
+def test_invoice_creation_fans_out_through_the_same_hook(store, receiver, django_capture_on_commit_callbacks):
+    services.webhook_endpoint_create(store=store, url=receiver.url, events=["invoice.created"])
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        invoice = invoice_create(store=store, price="0.001", currency="BTC")
+
+    assert len(callbacks) == 1
+    [request] = receiver.wait(1)
+    assert request.json()["type"] == "invoice.created"
+    assert request.json()["data"]["id"] == invoice.pk
+    assert InvoiceEvent.objects.get(invoice=invoice, kind="created").dispatched_at is not None

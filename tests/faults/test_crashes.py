@@ -23,6 +23,7 @@ from daemons.processes import wait_for
 from daemons.simulator.client import SimulatorClient
 from invoices.services import TRANSITIONS
 from tests.faults.cluster import RECONCILE_SECONDS, Cluster
+from webhooks import services as webhooks_services
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +75,8 @@ class Buyer:
         self.refused = 0  # creations that failed (web down, Redis down, ...): nothing to pay
 
     def create(self, *, expiration: int | None = None) -> Bought | None:
-        body: dict = {"store_id": self.store_id, "price": "0.001", "currency": "BTC"}
+        # A buyer e-mail: each completed invoice also puts a receipt in the outbox.
+        body: dict = {"store_id": self.store_id, "price": "0.001", "currency": "BTC", "buyer_email": "b@example.com"}
         if expiration is not None:
             body["expiration"] = expiration
         try:
@@ -208,6 +210,23 @@ def buyer(cluster):
     return Buyer(cluster, cluster.setup_store())
 
 
+def assert_outbox_delivered(cluster: Cluster) -> None:
+    """The outbox lived through the same kills: exactly one receipt per completed invoice (a lost
+    or repeated fan-out writes no second one), each delivered by the fan-out or by beat's sweep.
+    A message held by a worker killed mid-send is retried when its lock lapses (LOCK_FOR)."""
+    undelivered = "SELECT count(*) FROM webhooks_webhookmessage WHERE status <> 'delivered'"
+    lock = webhooks_services.LOCK_FOR.total_seconds()
+    wait_for(lambda: query(cluster, undelivered)[0][0] == 0, timeout=lock + 60, what="the outbox", interval=0.5)
+    [(complete,)] = query(cluster, "SELECT count(*) FROM invoices_invoice WHERE status = 'complete'")
+    receipts = query(
+        cluster,
+        "SELECT m.recipient, count(*) FROM webhooks_webhookmessage m JOIN webhooks_webhookevent e ON e.sequence = "
+        "m.event_id WHERE m.kind = 'email' GROUP BY e.invoice_id, m.recipient",
+    )
+    assert complete > 0 and len(receipts) == complete
+    assert {row for row in receipts} == {("b@example.com", 1)}
+
+
 def test_payment_stream_survives_kill_9_of_every_process(cluster, buyer):
     started = time.monotonic()
     late_unpaid = buyer.create(expiration=1)
@@ -251,6 +270,7 @@ def test_payment_stream_survives_kill_9_of_every_process(cluster, buyer):
     paid_invoices = [b for b in buyer.bought if b.outputs]
     payments = assert_payments_exact(cluster, buyer)
     events = assert_status_chains(cluster)
+    assert_outbox_delivered(cluster)
     # Invoices whose creation answer was lost (if any) exist unpaid; nothing else is in the database.
     states = invoice_states(cluster)
     known = {b.invoice_id for b in buyer.bought}

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from invoices import services
 from invoices.models import Invoice
-from invoices.serializers import invoice_snapshot
+from invoices.payloads import invoice_snapshot
 from stores.models import Product
 from wallets.keys import generate_xpub
 from wallets.models import Wallet

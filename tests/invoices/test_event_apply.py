@@ -12,7 +12,7 @@ from django.db import transaction
 from invoices import effects, services
 from invoices.consumers import invoice_group
 from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus, Payment
-from invoices.serializers import invoice_snapshot
+from invoices.payloads import invoice_snapshot
 from invoices.services import Output
 from stores.models import Product
 from stores.services import product_create
@@ -65,9 +65,10 @@ def test_completion_reads_the_product_lines_once(store, django_assert_num_querie
     pay = {"payment_method_id": method.pk, "txid": TXID, "vout": 0, "amount": 100_000}
     services.payment_apply(**pay)
     # savepoint, lock, methods, payments, update payment, update method, update invoice, insert
-    # both events, product lines (with their products), insert webhook event, endpoints, release.
-    # (No stock query: it was taken when the invoice was created.)
-    with django_assert_num_queries(12):
+    # both events, product lines (with their products), insert webhook event, endpoints,
+    # notification providers (completion notifies them), release. (No stock query: it was taken
+    # when the invoice was created.)
+    with django_assert_num_queries(13):
         services.payment_apply(**pay, height=7, confirmations=1)
     assert Invoice.objects.get(pk=invoice.pk).status == S.COMPLETE
     assert Product.objects.get(pk=hat.pk).quantity == 4

@@ -13,7 +13,8 @@ from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatu
 from invoices.reconcile import waiting_for_confirmations
 from invoices.selectors import invoices_watched, payment_methods_watched
 from stores import notifications
-from webhooks.models import WebhookEvent
+from stores.models import NotificationProvider
+from webhooks.models import WebhookEvent, WebhookMessage
 
 pytestmark = pytest.mark.django_db
 S = InvoiceStatus
@@ -34,16 +35,18 @@ def webhook_types(invoice: Invoice) -> list[str]:
     return list(WebhookEvent.objects.filter(invoice=invoice).order_by("sequence").values_list("type", flat=True))
 
 
+def notified(invoice: Invoice) -> list[tuple[str, str]]:
+    """The merchant notifications the invoice's events put in the outbox: (invoice, topic)."""
+    rows = WebhookMessage.objects.filter(event__invoice=invoice, kind=WebhookMessage.Kind.NOTIFICATION)
+    return [(invoice.pk, topic) for topic in rows.order_by("event__sequence", "topic").values_list("topic", flat=True)]
+
+
 @pytest.fixture
-def notified(monkeypatch) -> list[tuple[str, str]]:
-    sent: list[tuple[str, str]] = []
-    monkeypatch.setattr(
-        notifications, "invoice_notify", lambda *, invoice, kind, event_id: sent.append((invoice.pk, kind))
-    )
-    return sent
+def provider(store) -> NotificationProvider:
+    return NotificationProvider.objects.create(store=store, name="Ops", url="json://127.0.0.1:9/hook", enabled=True)
 
 
-def test_a_second_payment_after_complete_is_recorded_as_paid_over(store, notified, django_capture_on_commit_callbacks):
+def test_a_second_payment_after_complete_is_recorded_as_paid_over(store, provider, django_capture_on_commit_callbacks):
     invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
     method = invoice.payment_methods.get()
     services.payment_apply(payment_method_id=method.pk, txid=FIRST, vout=0, amount=100_000, height=5, confirmations=1)
@@ -73,7 +76,7 @@ def test_a_second_payment_after_complete_is_recorded_as_paid_over(store, notifie
         "paid_after_complete": [{"txid": SECOND, "vout": 1, "amount": 30_000, "confirmations": 0}],
     }
     assert webhook_types(invoice) == ["invoice.created", "invoice.complete", "invoice.paid_over"]
-    assert notified == [(invoice.pk, "invoice_paid_after_complete")]
+    assert notified(invoice) == [(invoice.pk, "invoice_complete"), (invoice.pk, "invoice_paid_after_complete")]
 
     # The same output again changes nothing; a third payment is news again (already paid_over).
     services.payment_apply(payment_method_id=method.pk, txid=SECOND, vout=1, amount=30_000)
@@ -87,7 +90,7 @@ def test_a_second_payment_after_complete_is_recorded_as_paid_over(store, notifie
     assert Invoice.objects.get(pk=invoice.pk).sent_amount == Decimal("0.00131")
 
 
-def test_the_first_payment_after_a_manual_completion_is_reported_but_not_paid_over(store, notified):
+def test_the_first_payment_after_a_manual_completion_is_reported_but_not_paid_over(store, provider):
     invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
     services.invoice_mark_complete(invoice_id=invoice.pk)
     method = invoice.payment_methods.get()
@@ -98,6 +101,7 @@ def test_the_first_payment_after_a_manual_completion_is_reported_but_not_paid_ov
     assert (invoice.status, invoice.exception_status) == (S.COMPLETE, E.NONE)
     assert timeline(invoice)[-1] == ("status", S.COMPLETE, S.COMPLETE, E.NONE, E.NONE, "daemon")
     assert webhook_types(invoice) == ["invoice.created", "invoice.complete", "invoice.updated"]
+    assert notified(invoice) == [(invoice.pk, "invoice_complete"), (invoice.pk, "invoice_paid_after_complete")]
 
 
 def test_a_complete_invoice_stays_watched_through_the_monitoring_window(store):
@@ -138,7 +142,7 @@ def test_completion_never_shortens_the_monitoring_window(store):
 def test_the_paid_after_complete_notification_text(store):
     invoice = services.invoice_create(store=store, price="0.001", currency="BTC", order_id="A-7")
     invoice.sent_amount, invoice.paid_currency = Decimal("0.0013"), "BTC"
-    title, body = notifications.invoice_notification_render(invoice=invoice, kind="invoice_paid_after_complete")
+    title, body = notifications.invoice_notification_render(invoice=invoice, topic="invoice_paid_after_complete")
     assert title == f"Payment after completion on invoice {invoice.pk}"
     assert body.startswith(f"Invoice {invoice.pk} at Shop was already complete and received another payment")
     assert "(0.0013 BTC received in all for 0.00100000 BTC)" in body

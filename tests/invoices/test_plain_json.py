@@ -12,7 +12,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.utils.serializer_helpers import ReturnDict, ReturnList
 
 from invoices.models import InvoiceStatus
-from invoices.serializers import plain_json
+from invoices.payloads import plain_json
 
 OWNER: serializers.Serializer = serializers.Serializer()  # what DRF return containers point back to
 

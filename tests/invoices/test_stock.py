@@ -9,8 +9,9 @@ from django.utils import timezone
 from invoices import services
 from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatus, StockState
 from stores import notifications
-from stores.models import Product
+from stores.models import NotificationProvider, Product
 from stores.services import OutOfStock, product_create
+from webhooks.models import WebhookMessage
 
 pytestmark = pytest.mark.django_db
 S = InvoiceStatus
@@ -122,10 +123,7 @@ def test_a_late_payment_for_stock_sold_meanwhile_is_flagged(
     late = services.invoice_create(store=store, products={hat.pk: 4})
     expire(late)
     services.invoice_create(store=store, products={hat.pk: 3})  # 2 left
-    notified: list[tuple[str, str]] = []
-    monkeypatch.setattr(
-        notifications, "invoice_notify", lambda *, invoice, kind, event_id: notified.append((invoice.pk, kind))
-    )
+    NotificationProvider.objects.create(store=store, name="Ops", url="json://127.0.0.1:9/hook", enabled=True)
 
     with django_capture_on_commit_callbacks(execute=True):  # the event's fan-out (Celery is eager here)
         pay(late)
@@ -136,7 +134,11 @@ def test_a_late_payment_for_stock_sold_meanwhile_is_flagged(
     event = InvoiceEvent.objects.filter(invoice=late, kind=InvoiceEvent.Kind.STATUS).latest("id")
     assert (event.old_status, event.new_status) == (S.EXPIRED, S.PAID)
     assert event.data["stock_short"] == [{"id": hat.pk, "name": "Hat", "requested": 4, "in_stock": 2}]
-    assert notified == [(late.pk, "invoice_paid_late"), (late.pk, "invoice_stock_short")]
+    rows = WebhookMessage.objects.filter(event__invoice=late, kind=WebhookMessage.Kind.NOTIFICATION)
+    assert list(rows.order_by("event__sequence", "topic").values_list("topic", flat=True)) == [
+        "invoice_paid_late",
+        "invoice_stock_short",
+    ]
 
     # Confirming it does not flag it again; the merchant restocks, and nothing was taken meanwhile.
     pay(late, confirmations=1)
@@ -150,7 +152,7 @@ def test_a_late_payment_for_stock_sold_meanwhile_is_flagged(
 def test_the_stock_short_notification_text(store, hat):
     late = services.invoice_create(store=store, products={hat.pk: 4}, order_id="A-7")
     late.stock = StockState.SHORT
-    title, body = notifications.invoice_notification_render(invoice=late, kind="invoice_stock_short")
+    title, body = notifications.invoice_notification_render(invoice=late, topic="invoice_stock_short")
     assert title == f"Paid order exceeds stock on invoice {late.pk}"
     assert "the paid order exceeds stock" in body
     assert "- 4 x Hat" in body

@@ -10,14 +10,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.utils import timezone
 
 from invoices.models import InvoiceEvent
 from invoices.services import invoice_create, invoice_expire, payment_apply
 from invoices.tasks import invoice_event_task
-from stores import messaging
 from stores.models import NotificationProvider, Template
-from stores.notifications import notification_send_task, notify_merchant
+from stores.notifications import notify_merchant
 from stores.services import product_create
+from webhooks.models import WebhookMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -31,6 +32,13 @@ def free_port() -> int:
 class Inbox:
     def __init__(self) -> None:
         self.messages: list = []
+        self.refuse = False
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse:
+            return "550 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.messages.append(envelope)
@@ -202,37 +210,48 @@ def test_notify_merchant_for_other_code(store, hook, django_capture_on_commit_ca
     assert hook["received"][0]["json"]["message"] == "It failed 10 times"
 
 
-@pytest.fixture
-def eager_retries(monkeypatch):
-    """Eager Celery runs a task's retries at once (no countdown); let the last failure be the result."""
-    from bitcart.celery import app
-
-    monkeypatch.setitem(app.conf, "task_eager_propagates", False)
-
-
-def test_unreachable_provider_is_retried_then_fails_unmarked(store, eager_retries):
+def test_unreachable_provider_is_retried_with_backoff_and_not_marked_sent(store, django_capture_on_commit_callbacks):
     provider = NotificationProvider.objects.create(
         store=store, name="down", url=f"json://127.0.0.1:{free_port()}/nothing-listens"
     )
-    key = messaging.sent_key("notification_test", "INVOICE", 1, provider.pk)
+    invoice = invoice_create(store=store, price="0.001", currency="BTC")
 
-    result = notification_send_task.apply(args=[provider.pk, "title", "body", key])
+    complete(invoice, django_capture_on_commit_callbacks)
 
-    assert result.failed()
-    assert result.result.__class__.__name__ == "NotificationFailed"
-    assert not messaging.already_sent(key)
+    message = WebhookMessage.objects.get(kind=WebhookMessage.Kind.NOTIFICATION)
+    assert (message.provider_id, message.recipient, message.topic) == (provider.pk, provider.pk, "invoice_complete")
+    assert message.status == WebhookMessage.Status.PENDING
+    assert message.attempts == 1
+    assert "did not accept the notification" in message.last_error
+    assert message.next_attempt_at > timezone.now()
+    assert message.delivered_at is None
 
 
-def test_smtp_server_down_is_retried_then_fails_unmarked(settings, order, eager_retries):
+def test_smtp_server_down_is_retried_with_backoff_and_not_marked_sent(
+    settings, order, django_capture_on_commit_callbacks
+):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = free_port()
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    from stores.emails import invoice_email_send_task
 
-    key = messaging.sent_key("email_test", order.pk, 1)
-    result = invoice_email_send_task.apply(args=[order.pk, key])
+    complete(order, django_capture_on_commit_callbacks)
 
-    assert result.failed()
-    assert isinstance(result.result, ConnectionRefusedError)
-    assert not messaging.already_sent(key)
+    message = WebhookMessage.objects.get(kind=WebhookMessage.Kind.EMAIL)
+    assert (message.recipient, message.topic) == ("buyer@example.com", "invoice_complete")
+    assert message.status == WebhookMessage.Status.PENDING
+    assert message.attempts == 1
+    assert message.last_error.startswith("ConnectionRefusedError")
+    assert message.next_attempt_at > timezone.now()
+
+
+def test_refused_recipient_is_not_retried(order, smtp, django_capture_on_commit_callbacks):
+    smtp.refuse = True
+
+    complete(order, django_capture_on_commit_callbacks)
+
+    message = WebhookMessage.objects.get(kind=WebhookMessage.Kind.EMAIL)
+    assert message.status == WebhookMessage.Status.FAILED
+    assert message.attempts == 1
+    assert message.last_error.startswith("SMTPRecipientsRefused")
+    assert smtp.messages == []
