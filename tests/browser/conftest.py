@@ -142,7 +142,7 @@ class Helper:
 @pytest.fixture(scope="package")
 def chromium_path() -> str:
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is not installed: an install error (make test installs it: apt-get install chromium)")
     return CHROMIUM
 
 
