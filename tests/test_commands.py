@@ -47,3 +47,20 @@ def test_sandbox_xpub_refuses_outside_the_sandbox(settings):
 
     with pytest.raises(CommandError, match="BTC_NETWORK is mainnet"):
         run("sandbox_xpub")
+
+
+def test_supervisord_conf_output_parses_back_to_its_programs(settings, tmp_path):
+    """What the fault tests rely on: the printed configuration is read back to exactly the programs
+    (commands, environments, directories), a `%` included (supervisord needs it written `%%`)."""
+    from bitcart.management.commands.supervisord_conf import parse, programs
+
+    settings.BTC_PASSWORD = "p%(here)s%%w"
+    settings.DATA_DIR, settings.EMBEDDED_REDIS, settings.SANDBOX = tmp_path, True, True
+
+    text = run("supervisord_conf")
+
+    assert "environment=" in text and 'BTC_PASSWORD="p%%(here)s%%%%w"' in text
+    parsed = parse(text)
+    assert list(parsed) == ["redis", "simulator", "daemon-btc", "web", "worker", "beat", "listener"]
+    assert list(parsed.values()) == sorted(programs(), key=lambda program: program.priority)
+    assert parsed["daemon-btc"].environment["BTC_PASSWORD"] == "p%(here)s%%w"
