@@ -38,7 +38,7 @@ lint: $(VENV)/.deps-dev
 # The suite runs on PostgreSQL, like CI (the row-lock and fault tests need it); a skipped test fails it.
 test: WITH_BROWSER ?= 1
 test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
-test: deps-dev lint test-services
+test: deps-dev test-services lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-services:
