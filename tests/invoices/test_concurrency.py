@@ -12,7 +12,9 @@ from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif("connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks (CI runs it)"),
+    pytest.mark.skipif(
+        "connection.vendor != 'postgresql'", reason="needs PostgreSQL row locks: set DATABASE_URL (make test does)"
+    ),
 ]
 TXID = "ef" * 32
 
