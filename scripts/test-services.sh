@@ -6,6 +6,10 @@ set -euo pipefail
 : "${DATABASE_URL:?DATABASE_URL must name the test database}"
 db="${DATABASE_URL##*/}"
 admin="${DATABASE_URL%/*}/postgres"
+if ! command -v pg_isready >/dev/null; then
+  echo "make test runs on PostgreSQL: install it (apt-get install postgresql) or set DATABASE_URL to a server" >&2
+  exit 1
+fi
 
 if ! pg_isready -d "$admin" -q 2>/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
