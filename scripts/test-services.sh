@@ -7,7 +7,7 @@ set -euo pipefail
 db="${DATABASE_URL##*/}"
 admin="${DATABASE_URL%/*}/postgres"
 if ! command -v pg_isready >/dev/null; then
-  echo "make test runs on PostgreSQL: install it (apt-get install postgresql) or set DATABASE_URL to a server" >&2
+  echo "make test runs on PostgreSQL and needs its tools: apt-get install postgresql" >&2
   exit 1
 fi
 
