@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: run test lint system-deps deps deps-dev clean
+.PHONY: run test test-services lint system-deps deps deps-dev clean
 
 $(VENV)/.deps: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,9 +35,14 @@ lint: $(VENV)/.deps-dev
 	$(VENV)/bin/mypy .
 	DJANGO_SETTINGS_MODULE=bitcart.settings.test $(PY) manage.py makemigrations --check --dry-run
 
+# The suite runs on PostgreSQL, like CI (the row-lock and fault tests need it); a skipped test fails it.
 test: WITH_BROWSER ?= 1
-test: deps-dev lint
+test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+test: deps-dev test-services lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-services:
+	./scripts/test-services.sh
 
 clean:
 	rm -rf $(VENV) data/supervisord.conf

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daemons.btc.testing import start_daemon
+from daemons.processes import wait_for
 from daemons.simulator.testing import start_simulator
 from wallets.keys import derive_receive_address, generate_xpub
 
@@ -108,7 +109,7 @@ def bench_restart(workdir: Path, sim, watched: int) -> None:
             client.call("watch_addresses", addresses=addresses[start : start + 5_000], xpub=xpub)
         print(f"watch_addresses of {watched}: {(time.perf_counter() - t0) * 1000:.0f} ms")
         t0 = time.perf_counter()
-        daemon.wait_for(lambda: client.call("get_watched", xpub=xpub)["synchronized"], timeout=600, interval=0.2)
+        wait_for(lambda: client.call("get_watched", xpub=xpub)["synchronized"], timeout=600, interval=0.2)
         print(f"first sync of {watched} watched addresses: {time.perf_counter() - t0:.1f}s")
     finally:
         daemon.stop()
@@ -149,7 +150,7 @@ def bench_latency(workdir: Path, sim, rounds: int = 20) -> None:
         client.call(
             "watch_addresses", addresses=[{"address": a, "index": i} for i, a in enumerate(addresses)], xpub=xpub
         )
-        daemon.wait_for(lambda: client.call("get_watched", xpub=xpub)["synchronized"], timeout=60)
+        wait_for(lambda: client.call("get_watched", xpub=xpub)["synchronized"], timeout=60)
         seen, verified = [], []
         with connect(daemon.ws_url, additional_headers={"Authorization": daemon.auth_header}) as ws:
             ws.send(json.dumps({"xpub": xpub}))

@@ -1,14 +1,17 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as confirm_delete_selected
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html
 
 from bitcart.admin import OwnerScopedAdmin, ScopedModelForm
 from bitcart.errors import ApplicationError, Conflict
 from wallets.models import Wallet
+from wallets.selectors import GAP_LIMIT, wallet_annotate_unused_run
 from wallets.services import SUPPORTED_CURRENCIES, wallet_delete, wallet_validate
 
 # Which form field a wallet_validate refusal is about.
@@ -53,17 +56,53 @@ class WalletForm(ScopedModelForm):
 @admin.register(Wallet)
 class WalletAdmin(OwnerScopedAdmin):
     form = WalletForm
-    list_display = ("name", "currency", "network", "short_xpub", "next_index", "store_names", "created")
+    list_display = ("name", "currency", "network", "short_xpub", "next_index", "unused_run", "store_names", "created")
     list_filter = ("currency", "network")
     search_fields = ("name", "label", "=xpub")
     date_hierarchy = "created"
-    readonly_fields = ("id", "next_index", "created")
+    readonly_fields = ("id", "next_index", "unused_addresses", "created")
     record_fields = ("id", "next_index", "created")
     fieldsets = [(None, {"fields": ("name", "owner", "currency", "network", "xpub", "label", "transaction_speed")})]
     actions = ["delete_selected"]
 
     def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).prefetch_related("stores")
+        return wallet_annotate_unused_run(queryset=super().get_queryset(request).prefetch_related("stores"))
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            fieldsets.insert(1, ("Addresses", {"fields": ("unused_addresses",)}))
+        return fieldsets
+
+    @admin.display(description="Unused in a row", ordering="unused_run")
+    def unused_run(self, obj: Wallet) -> str:
+        run = obj.unused_run  # type: ignore[attr-defined]
+        if run <= GAP_LIMIT:
+            return str(run)
+        return format_html('<strong class="gap-warning">{} (gap limit {})</strong>', run, GAP_LIMIT)
+
+    @admin.display(description="Unused addresses in a row")
+    def unused_addresses(self, obj: Wallet) -> str:
+        """The run after the last paid address, and above the gap limit what the merchant should do."""
+        run = obj.unused_run  # type: ignore[attr-defined]
+        if run <= GAP_LIMIT:
+            return f"{run} (within the gap limit of {GAP_LIMIT} that Electrum and Sparrow use by default)"
+        return format_html(
+            '<strong class="gap-warning">{} — above the gap limit of {}.</strong> Electrum and Sparrow stop '
+            "looking after {} unused addresses in a row, so this wallet's own software may not show payments "
+            "to the newer ones (the funds are safe, and this server sees them). Raise the wallet's gap limit "
+            "above {}: in Electrum's console <code>wallet.change_gap_limit({})</code>; in Sparrow, Settings → "
+            "Advanced → Gap limit.",
+            run,
+            GAP_LIMIT,
+            GAP_LIMIT,
+            run,
+            run + GAP_LIMIT,
+        )
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        # A new wallet is on the network this server runs (regtest in the sandbox).
+        return {"network": settings.BTC_NETWORK, **super().get_changeform_initial_data(request)}
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         readonly = tuple(super().get_readonly_fields(request, obj))

@@ -1,5 +1,6 @@
 """Wallets in Bitcart's field names (plus `network`: our wallets are per network)."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -12,7 +13,8 @@ class WalletSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     xpub = serializers.CharField(max_length=MAX_XPUB_LENGTH)
     currency = serializers.CharField(max_length=10, required=False, default="BTC")
-    network = serializers.ChoiceField(choices=NETWORKS, required=False, default="mainnet")
+    # Defaults to the network this server runs (regtest in the sandbox, mainnet in production).
+    network = serializers.ChoiceField(choices=NETWORKS, required=False, default=lambda: settings.BTC_NETWORK)
     label = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")  # type: ignore[assignment]
     transaction_speed = serializers.IntegerField(
         min_value=0, max_value=6, required=False, allow_null=True, default=None

@@ -88,10 +88,6 @@ class DaemonProcess:
             raise DaemonRPCError(data["error"]["code"], data["error"]["message"])
         return data["result"]
 
-    def wait_for(self, predicate, *, timeout: float = 15, interval: float = 0.1) -> Any:
-        """Poll `predicate()` until it returns something truthy (bounded); returns that value."""
-        return wait_for(predicate, timeout=timeout, interval=interval)
-
     def stop(self, timeout: float = 20) -> int:
         """SIGTERM (clean shutdown), SIGKILL after `timeout`; returns the exit code."""
         return terminate(self.process, timeout)
@@ -137,19 +133,25 @@ def start_daemon(
         process = subprocess.Popen(
             [DAEMON_PYTHON, "-P", "-m", "daemons.btc"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        if ready_file.exists():
-            port = json.loads(ready_file.read_text())["port"]
-            handle = DaemonProcess(process, port, login, password, data_path, log_path)
-            try:
-                handle.rpc("get_tip", timeout=5)
-                return handle
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-        time.sleep(0.05)
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
-    tail = log_path.read_text(errors="replace")[-3000:]
-    raise RuntimeError(f"BTC daemon did not start within {timeout}s (exit code {process.returncode}):\n{tail}")
+
+    def answering() -> DaemonProcess | None:
+        if process.poll() is not None:
+            raise RuntimeError(f"BTC daemon exited with {process.returncode}")
+        if not ready_file.exists():
+            return None
+        port = json.loads(ready_file.read_text())["port"]
+        handle = DaemonProcess(process, port, login, password, data_path, log_path)
+        try:
+            handle.rpc("get_tip", timeout=5)
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return None
+        return handle
+
+    try:
+        return wait_for(answering, timeout=timeout, what="the BTC daemon to answer")
+    except (TimeoutError, RuntimeError) as exc:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"BTC daemon did not start within {timeout}s ({exc}):\n{tail}") from None

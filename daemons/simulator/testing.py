@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from daemons.processes import terminate
+from daemons.processes import terminate, wait_for
 from daemons.simulator.client import SimulatorClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -97,18 +97,20 @@ def start_simulator(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready_file.exists():
-            ports = json.loads(ready_file.read_text())
-            return SimulatorProcess(
-                process, ports["electrum_port"], ports["control_port"], log_path, state_file, host=host
-            )
+
+    def ready() -> SimulatorProcess | None:
         if process.poll() is not None:
-            break
-        time.sleep(0.02)
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
-    log_text = log_path.read_text(errors="replace")[-3000:]
-    raise RuntimeError(f"simulator did not start within {timeout}s (exit code {process.returncode}):\n{log_text}")
+            raise RuntimeError(f"simulator exited with {process.returncode}")
+        if not ready_file.exists():
+            return None
+        ports = json.loads(ready_file.read_text())
+        return SimulatorProcess(process, ports["electrum_port"], ports["control_port"], log_path, state_file, host=host)
+
+    try:
+        return wait_for(ready, timeout=timeout, what="the simulator's ready file", interval=0.02)
+    except (TimeoutError, RuntimeError) as exc:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        log_text = log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"simulator did not start within {timeout}s ({exc}):\n{log_text}") from None

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
+from daemons.processes import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -71,12 +72,7 @@ class Receiver:
     event: threading.Event = field(default_factory=threading.Event)
 
     def wait(self, count: int = 1, timeout: float = 10.0) -> list[Received]:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count and time.monotonic() < deadline:
-            self.event.wait(0.05)
-            self.event.clear()
+        wait_for(lambda: len(self.requests) >= count, timeout=timeout, what=f"{count} request(s) at {self.url}")
         return self.requests
 
 

@@ -1,12 +1,11 @@
 """The invoice flow through HTTP only: token → wallet → store → webhook endpoint → invoice → payment →
 signed webhooks received by a local HTTP server → invoice complete."""
 
-import time
-
 import pytest
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
+from daemons.processes import wait_for
 from invoices.services import payment_apply
 from wallets.keys import generate_xpub
 
@@ -15,12 +14,12 @@ TXID = "ab" * 32
 
 def _status(api: APIClient, invoice_id: str, *, timeout: float = 20) -> str:
     """The invoice's status once it has left pending (bounded wait: the listener works async)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def left_pending() -> str | None:
         status = api.get(f"/api/invoices/{invoice_id}").json()["status"]
-        if status != "pending" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
+        return status if status != "pending" else None
+
+    return wait_for(left_pending, timeout=timeout, what=f"invoice {invoice_id} to leave pending")
 
 
 def _drive_flow(merchant, receiver, pay) -> None:
@@ -130,8 +129,5 @@ def test_invoice_flow_over_http_with_simulator(merchant, receiver, sim, listener
             sim.mine(blocks=confirmations)
         return txids[method_id]
 
-    deadline = time.monotonic() + 20
-    while not listener.connected.is_set():
-        assert time.monotonic() < deadline, "listener did not connect"
-        time.sleep(0.05)
+    wait_for(listener.connected.is_set, timeout=20, what="the listener to connect")
     _drive_flow(merchant, receiver, pay)

@@ -75,7 +75,7 @@ def test_in_progress_key_is_a_conflict_and_expired_or_stale_keys_are_reused():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_duplicates_create_one_invoice(make_client, merchant, store):
     if connection.vendor != "postgresql":
-        pytest.skip("needs concurrent writers (PostgreSQL)")
+        pytest.skip("needs concurrent writers: set DATABASE_URL to PostgreSQL (make test and CI do)")
     clients = [make_client(merchant) for _ in range(6)]
     # One token per client, same user: the key space is the user's, so all six race for one key.
     barrier = threading.Barrier(len(clients))

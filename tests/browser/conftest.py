@@ -6,9 +6,10 @@ other processes, so the suite runs its own stack for the session:
   - a database of its own: a SQLite file in a temp dir, or, when DATABASE_URL points at
     PostgreSQL (CI), a fresh `bitcart_browser_<random>` database dropped at the end;
   - `manage.py migrate`, then uvicorn serving tests.browser.asgi:application;
-  - helper.py, a long-lived process on the same database and Redis that creates data and applies
-    payments through the invoice services (what the listener calls when the daemon reports);
-  - the regtest chain simulator, whose control port the sandbox's "Simulate payment" calls;
+  - helper.py, a long-lived process on the same database and Redis that creates data;
+  - the regtest chain simulator, the real Electrum daemon and the listener (`manage.py listen`):
+    tests pay on the simulated chain (`pay`, `mine`) and the payment reaches the page the way it
+    does in production; the sandbox's "Simulate payment" button pays through the same control port;
   - a plain http.server on another port: "some merchant's site" for the modal test.
 """
 
@@ -21,7 +22,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from bitcart import embedded_redis
+from daemons.processes import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -45,15 +46,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, process: subprocess.Popen | None, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float, what: str) -> None:
+    def listening() -> bool:
+        if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode}")
-        if embedded_redis.is_listening(port):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not listen on {port} within {timeout}s")
+        return embedded_redis.is_listening(port)
+
+    wait_for(listening, timeout=timeout, what=f"{what} to listen on {port}")
 
 
 def stop(process: subprocess.Popen | None) -> None:
@@ -142,7 +141,7 @@ class Helper:
 @pytest.fixture(scope="package")
 def chromium_path() -> str:
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is not installed: an install error (make test installs it: apt-get install chromium)")
     return CHROMIUM
 
 
@@ -258,6 +257,24 @@ def helper(stack) -> Helper:
 @pytest.fixture(scope="package")
 def simulator(stack):
     return stack["simulator"]
+
+
+@pytest.fixture(scope="package")
+def pay(helper, simulator):
+    """pay(invoice, amount=None) -> txid: a buyer's transaction to the invoice's address on the
+    simulated chain (the amount due unless given), in the mempool: 0 confirmations."""
+
+    def pay(invoice: str, amount: int | None = None) -> str:
+        method = helper("payment_method", invoice=invoice)
+        return simulator.client.pay(method["address"], method["amount"] if amount is None else amount)["txid"]
+
+    return pay
+
+
+@pytest.fixture(scope="package")
+def mine(simulator):
+    """mine() mines one block: everything in the mempool gets its first confirmation."""
+    return lambda: simulator.client.mine(blocks=1)
 
 
 @pytest.fixture(scope="package")

@@ -1,6 +1,7 @@
 """Runs in its own process against the browser suite's database: JSON commands in on stdin, one
-JSON answer per line out. The test process drives data through it, and the invoice services it
-calls are the real entry points (the same ones the listener calls when the daemon reports)."""
+JSON answer per line out. The test process sets up data through it (stores, invoices, expiry) and
+reads state back; payments never go through it: the tests pay on the simulated chain, and the
+daemon and the listener bring them to the page."""
 
 import json
 import os
@@ -50,18 +51,9 @@ def main() -> None:
     def method(invoice_id):
         return Invoice.objects.get(pk=invoice_id).payment_methods.order_by("created").first()
 
-    def pay(invoice, amount=None, confirmations=0, txid=None):
+    def payment_method(invoice):
         m = method(invoice)
-        txid = txid or secrets.token_hex(32)
-        services.payment_apply(
-            payment_method_id=m.pk,
-            txid=txid,
-            vout=0,
-            amount=m.amount if amount is None else amount,
-            height=100 if confirmations else None,
-            confirmations=confirmations,
-        )
-        return txid
+        return {"address": m.address, "amount": m.amount}
 
     def expire(invoice):
         Invoice.objects.filter(pk=invoice).update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -85,7 +77,8 @@ def main() -> None:
         return Product.objects.get(pk=product).quantity
 
     commands = {
-        f.__name__: f for f in (setup, store_update, invoice, pay, expire, get, latest_invoice, product_quantity)
+        f.__name__: f
+        for f in (setup, store_update, invoice, payment_method, expire, get, latest_invoice, product_quantity)
     }
     print(json.dumps({"ok": True, "result": "ready"}), flush=True)
     for line in sys.stdin:

@@ -21,7 +21,7 @@ def view(page):
     return page.locator("#checkout")
 
 
-def test_checkout_goes_live_from_pending_to_paid_to_complete(page, base_url, helper, shop, artifacts):
+def test_checkout_goes_live_from_pending_to_paid_to_complete(page, base_url, helper, shop, pay, mine, artifacts):
     invoice = helper("invoice", store=shop["store"], price="0.001")
     requests: list = []
     sockets: list = []
@@ -48,12 +48,12 @@ def test_checkout_goes_live_from_pending_to_paid_to_complete(page, base_url, hel
     )
     status_polls = len([r for r in requests if r.url.endswith("/status")])
 
-    txid = helper("pay", invoice=invoice, confirmations=0)
+    pay(invoice)
     expect(view(page)).to_have_attribute("data-view", "received", timeout=WAIT)
     expect(page.get_by_role("heading", name="Payment received")).to_be_visible()
     page.screenshot(path=artifacts / "checkout-paid.png", full_page=True)
 
-    helper("pay", invoice=invoice, confirmations=1, txid=txid)  # the same output, now mined
+    mine()  # the same output, now confirmed
     expect(view(page)).to_have_attribute("data-view", "complete", timeout=WAIT)
     expect(page.get_by_role("heading", name="Payment complete")).to_be_visible()
     page.screenshot(path=artifacts / "checkout-complete.png", full_page=True)
@@ -63,13 +63,13 @@ def test_checkout_goes_live_from_pending_to_paid_to_complete(page, base_url, hel
     assert len([r for r in requests if r.url.endswith("/status")]) == status_polls
 
 
-def test_partial_payment_shows_banner_and_asks_for_the_rest(page, base_url, helper, shop, artifacts):
+def test_partial_payment_shows_banner_and_asks_for_the_rest(page, base_url, helper, shop, pay, artifacts):
     invoice = helper("invoice", store=shop["store"], price="0.001")
     open_checkout(page, base_url, invoice)
     banner = page.locator(".banner[data-show=partial]")
     expect(banner).to_be_hidden()
 
-    helper("pay", invoice=invoice, amount=40_000)
+    pay(invoice, 40_000)
 
     expect(banner).to_be_visible(timeout=WAIT)
     expect(banner).to_contain_text("0.00040000")
@@ -80,13 +80,13 @@ def test_partial_payment_shows_banner_and_asks_for_the_rest(page, base_url, help
     expect(page.locator("a.btn.primary")).to_have_attribute("href", re.compile(r"amount=0\.00060000"), timeout=WAIT)
     page.screenshot(path=artifacts / "checkout-partial.png", full_page=True)
 
-    helper("pay", invoice=invoice, amount=60_000)
+    pay(invoice, 60_000)
     expect(view(page)).to_have_attribute("data-view", "received", timeout=WAIT)
     expect(banner).to_be_hidden()
     expect(page.locator(".amount-paid .due")).to_have_text("0.00100000 BTC")
 
 
-def test_expiry_screen_then_late_payment(page, base_url, helper, shop, artifacts):
+def test_expiry_screen_then_late_payment(page, base_url, helper, shop, pay, artifacts):
     invoice = helper("invoice", store=shop["store"], price="0.0005")
     open_checkout(page, base_url, invoice)
 
@@ -98,14 +98,14 @@ def test_expiry_screen_then_late_payment(page, base_url, helper, shop, artifacts
     page.screenshot(path=artifacts / "checkout-expired.png", full_page=True)
 
     # Paid anyway, inside the monitoring window: accepted as paid_late, and the buyer is told.
-    helper("pay", invoice=invoice)
+    pay(invoice)
     expect(view(page)).to_have_attribute("data-view", "received", timeout=WAIT)
     expect(view(page)).to_have_attribute("data-exception", "paid_late")
     expect(page.locator("[data-panel=received] [data-show=late]")).to_be_visible()
     page.screenshot(path=artifacts / "checkout-paid-late.png", full_page=True)
 
 
-def test_polling_takes_over_when_the_websocket_is_dropped(page, base_url, helper, shop):
+def test_polling_takes_over_when_the_websocket_is_dropped(page, base_url, helper, shop, pay, mine):
     invoice = helper("invoice", store=shop["store"], price="0.001")
     routes: list = []
     statuses: list = []
@@ -125,9 +125,9 @@ def test_polling_takes_over_when_the_websocket_is_dropped(page, base_url, helper
     routes[0].close(code=1012, reason="server restart")
     expect(page.locator("[data-bind=live]")).to_contain_text("interrupted", timeout=WAIT)
 
-    txid = helper("pay", invoice=invoice)
+    pay(invoice)
     expect(view(page)).to_have_attribute("data-view", "received", timeout=WAIT + 5_000)
-    helper("pay", invoice=invoice, confirmations=1, txid=txid)
+    mine()
     expect(view(page)).to_have_attribute("data-view", "complete", timeout=WAIT + 5_000)
     assert page.evaluate("window.notReloaded") is True
     assert len(statuses) >= 3  # the one after subscribing, then polls
@@ -174,17 +174,19 @@ def test_buyer_details_step_and_dark_mode(page, base_url, helper, shop, artifact
         helper("store_update", store=shop["store"], email_required=False, use_dark_mode=False)
 
 
-def test_redirects_to_the_merchant_when_paid(page, base_url, helper, shop, other_site):
+def test_redirects_to_the_merchant_when_paid(page, base_url, helper, shop, other_site, pay):
     invoice = helper("invoice", store=shop["store"], price="0.001", redirect_url=f"{other_site}/thanks.html")
     open_checkout(page, base_url, invoice)
 
-    helper("pay", invoice=invoice)
+    pay(invoice)
 
     page.wait_for_url(f"{other_site}/thanks.html", timeout=WAIT)
     expect(page.get_by_role("heading", name="Thanks for your order")).to_be_visible()
 
 
-def test_modal_on_another_site_reports_status_by_post_message(page, base_url, helper, shop, other_site, artifacts):
+def test_modal_on_another_site_reports_status_by_post_message(
+    page, base_url, helper, shop, other_site, pay, mine, artifacts
+):
     invoice = helper("invoice", store=shop["store"], price="0.001")
     page.goto(f"{other_site}/host.html?invoice={invoice}")
 
@@ -198,16 +200,20 @@ def test_modal_on_another_site_reports_status_by_post_message(page, base_url, he
     # A look-alike posted by some other window must not reach the callback.
     page.evaluate("window.postMessage({invoiceId: 'forged', status: 'complete'}, '*')")
 
-    txid = helper("pay", invoice=invoice)
-    helper("pay", invoice=invoice, confirmations=1, txid=txid)
+    pay(invoice)
+    page.wait_for_function("window.log.messages.some(m => m && m.status === 'paid')", timeout=WAIT)
+    mine()
 
     page.wait_for_function("window.log.messages.some(m => m && m.status === 'complete')", timeout=WAIT)
-    messages = page.evaluate("window.log.messages")
-    statuses = [m["status"] for m in messages if isinstance(m, dict)]
-    assert "forged" not in [m.get("invoiceId") for m in messages if isinstance(m, dict)]
-    assert statuses[0] == "pending" and statuses[-1] == "complete"
-    assert all(m["invoiceId"] == invoice for m in messages if isinstance(m, dict))
-    assert "loaded" in messages
+    # Exactly the page's own messages, one per status, in order; never the forged one.
+    unpaid = {"exceptionStatus": "none", "sentAmount": "0.00000000", "paidCurrency": ""}
+    paid = {"exceptionStatus": "none", "sentAmount": "0.00100000", "paidCurrency": "BTC"}
+    assert page.evaluate("window.log.messages") == [
+        "loaded",
+        {"invoiceId": invoice, "status": "pending", **unpaid},
+        {"invoiceId": invoice, "status": "paid", **paid},
+        {"invoiceId": invoice, "status": "complete", **paid},
+    ]
     expect(frame.get_by_role("heading", name="Payment complete")).to_be_visible()
     page.screenshot(path=artifacts / "modal-complete.png")
 

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 WAIT = 10_000
 
 
-def test_buy_two_products_and_complete_the_purchase(page, base_url, helper, shop, artifacts):
+def test_buy_two_products_and_complete_the_purchase(page, base_url, helper, shop, pay, mine, artifacts):
     sticker, shirt, hidden = shop["products"]
     stock_before = helper("product_quantity", product=shirt)
     page.goto(f"{base_url}/s/{shop['store']}")
@@ -32,9 +32,9 @@ def test_buy_two_products_and_complete_the_purchase(page, base_url, helper, shop
     page.locator("details.items summary").click()
     expect(page.locator("details.items")).to_contain_text("2 × Sticker pack")
 
-    txid = helper("pay", invoice=invoice)
+    pay(invoice)
     expect(page.locator("#checkout")).to_have_attribute("data-view", "received", timeout=WAIT)
-    helper("pay", invoice=invoice, confirmations=1, txid=txid)
+    mine()
     expect(page.locator("#checkout")).to_have_attribute("data-view", "complete", timeout=WAIT)
     assert helper("product_quantity", product=shirt) == stock_before - 1
 

@@ -12,6 +12,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from daemons.btc.testing import start_daemon
+from daemons.processes import wait_for
 from daemons.simulator.testing import start_simulator
 from wallets.keys import derive_receive_address, generate_xpub
 
@@ -30,7 +31,7 @@ def sim(tmp_path_factory):
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory, sim):
     process = start_daemon(tmp_path_factory.mktemp("daemon"), sim, extra_env={"BTC_SWEEP_INTERVAL": "0.5"})
-    process.wait_for(lambda: process.rpc("get_tip")["synchronized"])
+    wait_for(lambda: process.rpc("get_tip")["synchronized"], timeout=EVENT_WAIT)
     yield process
     assert process.stop() == 0, process.log()[-3000:]
 
@@ -257,14 +258,17 @@ def test_dropped_transaction_is_reported_to_extended_subscribers(daemon, sim, xp
     sim.client.drop(paid["txid"])
     event = stream.wait(lambda u, m: u["event"] == "removed_tx")
     assert (event["tx"], event["addresses"]) == (paid["txid"], [address])
-    daemon.wait_for(lambda: daemon.rpc("get_address_outputs", addresses=[address], xpub=xpub)["outputs"][address] == [])
+    wait_for(
+        lambda: daemon.rpc("get_address_outputs", addresses=[address], xpub=xpub)["outputs"][address] == [],
+        timeout=EVENT_WAIT,
+    )
 
 
 def test_outputs_of_unwatched_addresses_come_from_the_server(daemon, sim, xpub):
     address = derive_receive_address(xpub, "regtest", 900)
     paid = sim.client.pay(address, 7_000)
     sim.client.mine(1)
-    daemon.wait_for(lambda: daemon.rpc("get_tip")["height"] == sim.client.info()["height"])
+    wait_for(lambda: daemon.rpc("get_tip")["height"] == sim.client.info()["height"], timeout=EVENT_WAIT)
     outputs = daemon.rpc("get_address_outputs", addresses=[address], xpub=xpub)
     assert outputs["outputs"][address] == [
         {
@@ -293,7 +297,7 @@ def test_addresses_are_dropped_when_their_until_passes(daemon, xpub):
     address = derive_receive_address(xpub, "regtest", 0)
     daemon.rpc("watch_addresses", addresses=[{"address": address, "index": 0, "until": time.time() + 1}], xpub=xpub)
     assert daemon.rpc("get_watched", xpub=xpub)["count"] == 1
-    daemon.wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["count"] == 0, timeout=10)
+    wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["count"] == 0, timeout=10)
 
 
 # SDK-style payment requests over plain JSON-RPC
@@ -381,8 +385,9 @@ def test_reorg_back_to_mempool_unverifies_then_reconfirms(daemon, sim, xpub, eve
     sim.client.reorg(1, keep_txs=False)  # the block is replaced by one without the payment
     event = stream.wait(lambda u, m: u["event"] == "unverified_tx" and u["tx"] == paid["txid"])
     assert event["addresses"] == [address]
-    daemon.wait_for(
-        lambda: daemon.rpc("get_address_outputs", addresses=[address], xpub=xpub)["outputs"][address][0]["height"] == 0
+    wait_for(
+        lambda: daemon.rpc("get_address_outputs", addresses=[address], xpub=xpub)["outputs"][address][0]["height"] == 0,
+        timeout=EVENT_WAIT,
     )
     assert (
         daemon.rpc("get_address_outputs", addresses=[address], xpub=xpub)["outputs"][address][0]["confirmations"] == 0
@@ -404,7 +409,7 @@ def test_restart_keeps_watched_set_and_delivers_events_without_calls(tmp_path, s
         first.rpc("unwatch_addresses", addresses=addresses[:1], xpub=xpub)
         request = first.rpc("add_request", amount="0.001", expiry=600, xpub=xpub)
         sim.client.pay(request["address"], 100_000)
-        first.wait_for(lambda: first.rpc("get_request", request["address"], xpub=xpub)["status"] == 7)
+        wait_for(lambda: first.rpc("get_request", request["address"], xpub=xpub)["status"] == 7, timeout=EVENT_WAIT)
     finally:
         assert first.stop() == 0  # SIGTERM: clean shutdown
     assert "stopped" in first.log()
@@ -419,7 +424,7 @@ def test_restart_keeps_watched_set_and_delivers_events_without_calls(tmp_path, s
         paid = sim.client.pay(addresses[4], 1_000)
         event = stream.wait(lambda u, m: u["event"] == "new_transaction" and u["tx"] == paid["txid"])
         assert event["addresses"] == [addresses[4]]
-        second.wait_for(lambda: second.rpc("get_watched", xpub=xpub)["synchronized"])
+        wait_for(lambda: second.rpc("get_watched", xpub=xpub)["synchronized"], timeout=EVENT_WAIT)
         assert second.rpc("get_request", request["request_id"], xpub=xpub)["status"] == 7
         # re-loading the history after the restart must not announce the paid request as unpaid on the way
         assert [u for m in stream.messages for u in m["updates"] if u["event"] == "new_payment"] == []
@@ -431,7 +436,7 @@ def test_restart_keeps_watched_set_and_delivers_events_without_calls(tmp_path, s
 def test_mass_unwatch_rebuilds_the_synchronizer_and_only_watched_addresses_report(daemon, sim, xpub, events):
     addresses = [derive_receive_address(xpub, "regtest", i) for i in range(1300)]
     daemon.rpc("watch_addresses", addresses=[{"address": a, "index": i} for i, a in enumerate(addresses)], xpub=xpub)
-    daemon.wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["synchronized"])
+    wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["synchronized"], timeout=EVENT_WAIT)
     # more than 1000 stale addresses: the daemon swaps in a fresh AddressSynchronizer with the 200 left
     assert daemon.rpc("unwatch_addresses", addresses=addresses[:1100], xpub=xpub) == {"unwatched": 1100}
     assert daemon.rpc("get_watched", xpub=xpub)["count"] == 200

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from daemons.btc.testing import DAEMON_PYTHON, PROJECT_ROOT, start_daemon
+from daemons.processes import wait_for
 from daemons.simulator.testing import start_simulator
 from wallets.keys import derive_receive_address, generate_xpub
 
@@ -42,7 +43,7 @@ def test_payments_made_while_down_are_found_and_never_concluded_absent(tmp_path,
     first = start_daemon(tmp_path, sim)
     try:
         first.rpc("watch_addresses", addresses=[{"address": a, "index": i} for i, a in enumerate(addresses)], xpub=xpub)
-        first.wait_for(lambda: first.rpc("get_watched", xpub=xpub)["synchronized"], timeout=60)
+        wait_for(lambda: first.rpc("get_watched", xpub=xpub)["synchronized"], timeout=60)
         early = sim.client.pay(addresses[7], 5_000)  # known before the outage
     finally:
         first.process.kill()  # no clean shutdown, like a crash
@@ -53,19 +54,21 @@ def test_payments_made_while_down_are_found_and_never_concluded_absent(tmp_path,
     second = start_daemon(tmp_path, sim)
     try:
         found: dict[str, list[dict]] = {}
-        deadline = time.monotonic() + 60
-        # Like a reconciliation right after the restart: 1000 addresses per call, straight away.
-        while len(found) < WATCHED and time.monotonic() < deadline:
+
+        def ask_again() -> bool:
+            # Like a reconciliation right after the restart: 1000 addresses per call, straight away.
             for start in range(0, WATCHED, 1000):
                 chunk = [a for a in addresses[start : start + 1000] if a not in found]
                 if chunk:
                     found.update(_answers(second, xpub, chunk))
-        assert len(found) == WATCHED
+            return len(found) == WATCHED
+
+        wait_for(ask_again, timeout=60, what="an answer for every address", interval=0)
         # A paid address is never answered without its payment (an incomplete view is "pending", not empty).
         assert {a: [o["txid"] for o in found[a]] for a in paid} == {a: [txid] for a, txid in paid.items()}
         assert [a for a, outs in found.items() if outs and a not in paid] == []
         assert found[addresses[7]][0]["value_sat"] == 5_000
-        second.wait_for(lambda: second.rpc("get_watched", xpub=xpub)["synchronized"], timeout=60)
+        wait_for(lambda: second.rpc("get_watched", xpub=xpub)["synchronized"], timeout=60)
         # Re-registering the same set (Django does after every reconnect) changes nothing.
         again = second.rpc(
             "watch_addresses", addresses=[{"address": a, "index": i} for i, a in enumerate(addresses)], xpub=xpub
@@ -88,7 +91,7 @@ def test_many_unwatched_addresses_are_asked_concurrently_and_spv_checked(tmp_pat
     mempool = sim.client.pay(addresses[599], 9_000)
     daemon = start_daemon(tmp_path, sim)
     try:
-        daemon.wait_for(lambda: daemon.rpc("get_tip")["height"] == 2, timeout=30)
+        wait_for(lambda: daemon.rpc("get_tip")["height"] == 2, timeout=30)
         outputs = _answers(daemon, xpub, addresses)
         assert {a: outs for a, outs in outputs.items() if outs} == {
             addresses[5]: [
@@ -174,7 +177,7 @@ def test_what_is_not_known_within_the_budget_is_pending_not_empty(tmp_path, sim)
     daemon = start_daemon(tmp_path, sim)
     try:
         daemon.rpc("watch_addresses", addresses=[{"address": watched, "index": 0}], xpub=xpub)
-        daemon.wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["synchronized"])
+        wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["synchronized"], timeout=15)
         # No time at all: the watched, loaded address is still answered; the server is not asked in time.
         result = daemon.rpc("get_address_outputs", addresses=[watched, unwatched], budget=0, xpub=xpub)
         assert result["outputs"] == {watched: []}
@@ -202,12 +205,12 @@ def test_a_server_without_batches_gets_one_subscription_at_a_time(tmp_path):
         daemon = start_daemon(tmp_path, simulator)
         entries = [{"address": a, "index": i} for i, a in enumerate(addresses)]
         daemon.rpc("watch_addresses", addresses=entries[:1], xpub=xpub)
-        daemon.wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["synchronized"], timeout=60)
+        wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["synchronized"], timeout=60)
         # Connected and subscribed: the next ones try a batch, which this server refuses.
         daemon.rpc("watch_addresses", addresses=entries, xpub=xpub)
-        daemon.wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["synchronized"], timeout=60)
+        wait_for(lambda: daemon.rpc("get_watched", xpub=xpub)["synchronized"], timeout=60)
         late = simulator.client.pay(addresses[200], 2_000)
-        result = daemon.wait_for(
+        result = wait_for(
             lambda: (
                 (r := daemon.rpc("get_address_outputs", addresses=addresses, xpub=xpub))["outputs"].get(addresses[200])
                 and r

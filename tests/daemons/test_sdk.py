@@ -20,15 +20,6 @@ pytestmark = pytest.mark.slow
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SDK_VENV = PROJECT_ROOT / ".venv-sdk"
 SDK_PYTHON = SDK_VENV / "bin" / "python"
-# pip's messages when the registry cannot be reached: the only reason to skip
-OFFLINE_MARKERS = (
-    "NewConnectionError",
-    "Temporary failure in name resolution",
-    "Network is unreachable",
-    "Could not find a version that satisfies",
-    "No matching distribution found",
-    "ConnectTimeout",
-)
 
 SDK_SCRIPT = r"""
 import asyncio, json, os, sys, urllib.request
@@ -99,9 +90,8 @@ def _sdk_python(workdir: Path) -> Path:
         [SDK_PYTHON, "-m", "pip", "install", "-q", "bitcart"], cwd=workdir, capture_output=True, text=True, timeout=600
     )
     if install.returncode != 0:
+        # An unreachable registry is an install error like any other: the test fails, it is not skipped.
         output = install.stdout + install.stderr
-        if any(marker in output for marker in OFFLINE_MARKERS):
-            pytest.skip(f"pip cannot reach the package registry: {output[-500:]}")
         raise AssertionError(f"pip install bitcart failed:\n{output[-3000:]}")
     return SDK_PYTHON
 

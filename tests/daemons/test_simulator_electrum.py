@@ -13,7 +13,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from daemons.processes import wait_for
 from daemons.simulator.client import SimulatorClient, SimulatorError, SimulatorUnavailable
 from daemons.simulator.testing import PROJECT_ROOT, SimulatorProcess, start_simulator
 from wallets.keys import derive_receive_address, generate_xpub
@@ -38,15 +38,12 @@ requires_electrum = pytest.mark.skipif(
 )
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class ElectrumDaemon:
@@ -79,7 +76,7 @@ class ElectrumDaemon:
                 return None
             return tuple(address) if socktype == "tcp" else None
 
-        host, port = wait_for(rpc_address, "electrum's RPC port in its lockfile")
+        host, port = wait_for(rpc_address, timeout=WAIT, what="electrum's RPC port in its lockfile")
         self.url = f"http://{host}:{port}"
 
     def call(self, method: str, **params: Any) -> Any:
@@ -97,16 +94,13 @@ class ElectrumDaemon:
             self.call("stop")
         except (OSError, urllib.error.URLError, AssertionError):
             pass  # already gone; the kill below makes sure
-        if self.pid is None:
+        pid = self.pid
+        if pid is None:
             return
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        os.kill(self.pid, signal.SIGKILL)
+        try:
+            wait_for(lambda: not _running(pid), timeout=10, what="electrum to exit")
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)
 
 
 class Env:
@@ -128,7 +122,7 @@ class Env:
         return next((tx for tx in history if tx["txid"] == txid), None)
 
     def wait_wallet_tx(self, txid: str, what: str, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-        return wait_for(lambda: (tx := self.wallet_tx(txid)) is not None and check(tx) and tx, what)
+        return wait_for(lambda: (tx := self.wallet_tx(txid)) is not None and check(tx) and tx, timeout=WAIT, what=what)
 
     def electrum_height(self) -> int:
         return self.electrum.call("getinfo")["blockchain_height"]
@@ -148,12 +142,18 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     electrum = None
     try:
         electrum = ElectrumDaemon(directory / "electrum", sim.electrum_server)
-        wait_for(lambda: electrum.call("getinfo")["blockchain_height"] == 5, "electrum to sync the 5 initial headers")
+        wait_for(
+            lambda: electrum.call("getinfo")["blockchain_height"] == 5,
+            timeout=WAIT,
+            what="electrum to sync the 5 initial headers",
+        )
         xpub = generate_xpub("regtest")
         wallet = str(directory / "electrum" / "watch_only")
         electrum.call("restore", text=xpub, wallet_path=wallet)
         assert electrum.call("load_wallet", wallet_path=wallet) is True
-        wait_for(lambda: electrum.call("is_synchronized", wallet=wallet), "the wallet to synchronize")
+        wait_for(
+            lambda: electrum.call("is_synchronized", wallet=wallet), timeout=WAIT, what="the wallet to synchronize"
+        )
         yield Env(sim, electrum, wallet, xpub)
     finally:
         if electrum is not None:
@@ -195,7 +195,11 @@ def test_dropped_payment_leaves_the_server_history(env):
     env.wait_wallet_tx(paid["txid"], "electrum to see the mempool tx", lambda tx: tx["height"] == 0)
 
     assert env.sim.client.drop(paid["txid"]) == {"dropped": [paid["txid"]]}
-    wait_for(lambda: env.electrum.call("getaddresshistory", address=address) == [], "the server history to empty")
+    wait_for(
+        lambda: env.electrum.call("getaddresshistory", address=address) == [],
+        timeout=WAIT,
+        what="the server history to empty",
+    )
     # Electrum keeps a tx the server forgot as a "local" one (height -2, never confirmed).
     gone = env.wait_wallet_tx(paid["txid"], "electrum to demote the tx to local", lambda tx: tx["height"] == -2)
     assert gone["confirmations"] == 0
@@ -235,11 +239,14 @@ def test_reorg_keeping_txs_makes_electrum_reverify(env):
     # The tx is in a block with a new hash and merkle root: Electrum must undo its proof and fetch a new one.
     wait_for(
         lambda: env.sim.client.info()["requests"]["blockchain.transaction.get_merkle"] > merkle_requests,
-        "electrum to re-request the merkle proof after the reorg",
+        timeout=WAIT,
+        what="electrum to re-request the merkle proof after the reorg",
     )
     moved = env.wait_wallet_tx(paid["txid"], "3 confirmations on the new branch", lambda tx: tx["confirmations"] == 3)
     assert moved["height"] == first["height"] - 1
-    wait_for(lambda: env.electrum_height() == result["height"], "electrum to follow the longer branch")
+    wait_for(
+        lambda: env.electrum_height() == result["height"], timeout=WAIT, what="electrum to follow the longer branch"
+    )
     env.assert_single_session()
 
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from daemons.processes import wait_for
 from invoices import services
 from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment, PaymentMethod
 from invoices.watch import invoice_watch
 from tests.e2e.checks import expire_now, payments, state, status_changes
-from tests.waiting import wait_for as _wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 S = InvoiceStatus
@@ -21,14 +21,10 @@ E = ExceptionStatus
 WAIT = 30  # seconds; a chain change reaches the database in well under a second here
 
 
-def wait_for(predicate, *, timeout: float = WAIT, what: str = "condition"):
-    return _wait_for(predicate, timeout=timeout, what=what)
-
-
 @pytest.fixture
 def open_invoice(store, daemon_client, listener):
     """A factory: a fresh 0.001 BTC invoice whose address the daemon watches, with the listener connected."""
-    wait_for(listener.connected.is_set, what="listener connected")
+    wait_for(listener.connected.is_set, timeout=WAIT, what="listener connected")
 
     def make(*, confirmations: int) -> tuple[Invoice, PaymentMethod]:
         store.transaction_speed = confirmations
@@ -48,7 +44,7 @@ def test_late_payment_is_recorded_as_paid_late(open_invoice, sim):
 
     paid = sim.pay(method.address, 100_000)
 
-    wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid after expiry")
+    wait_for(lambda: state(invoice.pk)[0] == S.PAID, timeout=WAIT, what="paid after expiry")
     assert state(invoice.pk) == (S.PAID, E.PAID_LATE, Decimal("0.001"))
     assert payments(method) == [(paid["txid"], paid["vout"], 100_000, 0, Payment.State.UNCONFIRMED)]
     assert status_changes(invoice.pk) == [
@@ -60,17 +56,17 @@ def test_late_payment_is_recorded_as_paid_late(open_invoice, sim):
 def test_dropped_zero_conf_before_expiry_goes_back_to_pending(open_invoice, sim):
     invoice, method = open_invoice(confirmations=1)
     paid = sim.pay(method.address, 100_000)
-    wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid")
+    wait_for(lambda: state(invoice.pk)[0] == S.PAID, timeout=WAIT, what="paid")
 
     assert sim.drop(paid["txid"])["dropped"] == [paid["txid"]]
 
-    wait_for(lambda: state(invoice.pk)[0] == S.PENDING, what="pending after the drop")
+    wait_for(lambda: state(invoice.pk)[0] == S.PENDING, timeout=WAIT, what="pending after the drop")
     assert state(invoice.pk) == (S.PENDING, E.NONE, Decimal(0))
     assert payments(method) == [(paid["txid"], paid["vout"], 100_000, 0, Payment.State.DROPPED)]
     assert status_changes(invoice.pk) == [(S.PENDING, S.PAID, E.NONE, E.NONE), (S.PAID, S.PENDING, E.NONE, E.NONE)]
     # Still open: a new payment after the drop is counted (the dropped one is not).
     again = sim.pay(method.address, 100_000)
-    wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid again")
+    wait_for(lambda: state(invoice.pk)[0] == S.PAID, timeout=WAIT, what="paid again")
     assert state(invoice.pk) == (S.PAID, E.NONE, Decimal("0.001"))
     assert {(txid, st) for txid, _, _, _, st in payments(method)} == {
         (paid["txid"], Payment.State.DROPPED),
@@ -81,13 +77,13 @@ def test_dropped_zero_conf_before_expiry_goes_back_to_pending(open_invoice, sim)
 def test_dropped_zero_conf_after_expiry_is_invalid(open_invoice, sim):
     invoice, method = open_invoice(confirmations=1)
     paid = sim.pay(method.address, 100_000)
-    wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid")
+    wait_for(lambda: state(invoice.pk)[0] == S.PAID, timeout=WAIT, what="paid")
     expire_now(invoice)
     assert services.invoices_expire() == 0  # a paid invoice does not expire
 
     sim.drop(paid["txid"])
 
-    wait_for(lambda: state(invoice.pk)[0] == S.INVALID, what="invalid after the drop")
+    wait_for(lambda: state(invoice.pk)[0] == S.INVALID, timeout=WAIT, what="invalid after the drop")
     assert state(invoice.pk) == (S.INVALID, E.FAILED_CONFIRM, Decimal(0))
     assert payments(method) == [(paid["txid"], paid["vout"], 100_000, 0, Payment.State.DROPPED)]
     assert status_changes(invoice.pk) == [
@@ -99,24 +95,24 @@ def test_dropped_zero_conf_after_expiry_is_invalid(open_invoice, sim):
 def test_reorg_takes_a_confirmation_away_and_gives_it_back(open_invoice, sim):
     invoice, method = open_invoice(confirmations=2)
     paid = sim.pay(method.address, 100_000)
-    wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid")
+    wait_for(lambda: state(invoice.pk)[0] == S.PAID, timeout=WAIT, what="paid")
     sim.mine(blocks=1)
-    wait_for(lambda: state(invoice.pk)[0] == S.CONFIRMED, what="confirmed")
+    wait_for(lambda: state(invoice.pk)[0] == S.CONFIRMED, timeout=WAIT, what="confirmed")
     assert payments(method) == [(paid["txid"], paid["vout"], 100_000, 1, Payment.State.CONFIRMED)]
 
     reorg = sim.reorg(depth=1, keep_txs=False)
     assert paid["txid"] in reorg["mempool"]
 
-    wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid again after the reorg")
+    wait_for(lambda: state(invoice.pk)[0] == S.PAID, timeout=WAIT, what="paid again after the reorg")
     assert state(invoice.pk) == (S.PAID, E.NONE, Decimal("0.001"))
     assert payments(method) == [(paid["txid"], paid["vout"], 100_000, 0, Payment.State.UNCONFIRMED)]
     assert PaymentMethod.objects.get(pk=method.pk).confirmations == 0
 
     sim.mine(blocks=1)
-    wait_for(lambda: state(invoice.pk)[0] == S.CONFIRMED, what="confirmed again")
+    wait_for(lambda: state(invoice.pk)[0] == S.CONFIRMED, timeout=WAIT, what="confirmed again")
     assert payments(method) == [(paid["txid"], paid["vout"], 100_000, 1, Payment.State.CONFIRMED)]
     sim.mine(blocks=1)
-    wait_for(lambda: state(invoice.pk)[0] == S.COMPLETE, what="complete")
+    wait_for(lambda: state(invoice.pk)[0] == S.COMPLETE, timeout=WAIT, what="complete")
     assert state(invoice.pk) == (S.COMPLETE, E.NONE, Decimal("0.001"))
     assert [(old, new) for old, new, _, _ in status_changes(invoice.pk)] == [
         (S.PENDING, S.PAID),
@@ -132,13 +128,13 @@ def test_several_transactions_add_up_to_complete(open_invoice, sim):
     invoice, method = open_invoice(confirmations=1)
     # Two outputs of one transaction to the same address, then a second transaction for the rest.
     first = sim.pay_many([(method.address, 30_000), (method.address, 25_000)])
-    wait_for(lambda: state(invoice.pk)[2] == Decimal("0.00055"), what="both outputs of the first tx")
+    wait_for(lambda: state(invoice.pk)[2] == Decimal("0.00055"), timeout=WAIT, what="both outputs of the first tx")
     assert state(invoice.pk) == (S.PENDING, E.PAID_PARTIAL, Decimal("0.00055"))
     second = sim.pay(method.address, 45_000)
-    wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid in full")
+    wait_for(lambda: state(invoice.pk)[0] == S.PAID, timeout=WAIT, what="paid in full")
     assert state(invoice.pk) == (S.PAID, E.NONE, Decimal("0.001"))
     sim.mine(blocks=1)
-    wait_for(lambda: state(invoice.pk)[0] == S.COMPLETE, what="complete")
+    wait_for(lambda: state(invoice.pk)[0] == S.COMPLETE, timeout=WAIT, what="complete")
 
     assert state(invoice.pk) == (S.COMPLETE, E.NONE, Decimal("0.001"))
     expected = sorted(

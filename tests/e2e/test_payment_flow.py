@@ -4,12 +4,13 @@ from decimal import Decimal
 
 import pytest
 
+from daemons.processes import wait_for
 from invoices import services
 from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment, PaymentMethod
-from tests.waiting import wait_for
 from wallets.keys import derive_receive_address
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+WAIT = 20  # seconds; a chain change reaches the database in well under a second
 S = InvoiceStatus
 
 
@@ -27,16 +28,16 @@ def new_invoice(store, daemon_client, price="0.001") -> tuple[Invoice, PaymentMe
 def test_paid_confirmed_complete(store, daemon_client, listener, sim):
     store.transaction_speed = 2
     store.save()
-    wait_for(listener.connected.is_set, what="listener connected")
+    wait_for(listener.connected.is_set, timeout=WAIT, what="listener connected")
     invoice, method = new_invoice(store, daemon_client)
     sim.pay(method.address, method.amount)
-    wait_for(lambda: status_of(invoice.pk)[0] == S.PAID, what="paid")
+    wait_for(lambda: status_of(invoice.pk)[0] == S.PAID, timeout=WAIT, what="paid")
     payment = Payment.objects.get(payment_method=method)
     assert (payment.amount, payment.confirmations, payment.state) == (100_000, 0, "unconfirmed")
     sim.mine(blocks=1)
-    wait_for(lambda: status_of(invoice.pk)[0] == S.CONFIRMED, what="confirmed")
+    wait_for(lambda: status_of(invoice.pk)[0] == S.CONFIRMED, timeout=WAIT, what="confirmed")
     sim.mine(blocks=1)
-    wait_for(lambda: status_of(invoice.pk)[0] == S.COMPLETE, what="complete")
+    wait_for(lambda: status_of(invoice.pk)[0] == S.COMPLETE, timeout=WAIT, what="complete")
     assert status_of(invoice.pk) == (S.COMPLETE, ExceptionStatus.NONE, Decimal("0.001"))
     changes = list(Invoice.objects.get(pk=invoice.pk).events.filter(kind="status").values_list("new_status", flat=True))
     assert changes == [S.PAID, S.CONFIRMED, S.COMPLETE]
@@ -45,17 +46,17 @@ def test_paid_confirmed_complete(store, daemon_client, listener, sim):
 def test_partial_then_full_and_overpayment(store, daemon_client, listener, sim):
     store.transaction_speed = 0
     store.save()
-    wait_for(listener.connected.is_set, what="listener connected")
+    wait_for(listener.connected.is_set, timeout=WAIT, what="listener connected")
     partial, partial_method = new_invoice(store, daemon_client)
     over, over_method = new_invoice(store, daemon_client)
     sim.pay(partial_method.address, 40_000)
-    wait_for(lambda: status_of(partial.pk)[1] == ExceptionStatus.PAID_PARTIAL, what="paid_partial")
+    wait_for(lambda: status_of(partial.pk)[1] == ExceptionStatus.PAID_PARTIAL, timeout=WAIT, what="paid_partial")
     assert status_of(partial.pk) == (S.PENDING, ExceptionStatus.PAID_PARTIAL, Decimal("0.0004"))
     sim.pay(partial_method.address, 60_000)
-    wait_for(lambda: status_of(partial.pk)[0] == S.COMPLETE, what="complete after the rest")
+    wait_for(lambda: status_of(partial.pk)[0] == S.COMPLETE, timeout=WAIT, what="complete after the rest")
     assert status_of(partial.pk) == (S.COMPLETE, ExceptionStatus.NONE, Decimal("0.001"))
     sim.pay(over_method.address, 150_000)
-    wait_for(lambda: status_of(over.pk)[0] == S.COMPLETE, what="overpaid complete")
+    wait_for(lambda: status_of(over.pk)[0] == S.COMPLETE, timeout=WAIT, what="overpaid complete")
     assert status_of(over.pk) == (S.COMPLETE, ExceptionStatus.PAID_OVER, Decimal("0.0015"))
 
 

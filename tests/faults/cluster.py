@@ -9,10 +9,15 @@
     finally:
         cluster.stop()
 
-A dedicated PostgreSQL database (created, migrated by `manage.py migrate`, dropped at the end) and a
-dedicated redis-server without persistence (so killing it loses the broker queue, the cache locks
-and the channel layer, as a real crash of an unpersisted Redis would). Every Django process runs
-with production settings; every process runs in its own process group and is killed with it.
+The processes are the ones `manage.py supervisord_conf` generates for this environment, started as
+supervisord starts them: the command, the program's environment on top of supervisord's own (here
+the cluster's variables, as a user would export them), the working directory. Nothing is rebuilt
+here, so the configuration users run is the one tested. The environment is the sandbox a user gets
+from `make run` with production settings and a PostgreSQL DATABASE_URL: the embedded Redis, the
+regtest simulator, the Electrum daemon (its RPC password generated in the data directory and read
+from there by Django), web, worker, beat and the listener. A dedicated PostgreSQL database is created,
+migrated by `manage.py migrate` and dropped at the end. Every process runs in its own process group
+and is killed with it.
 """
 
 from __future__ import annotations
@@ -31,16 +36,15 @@ import httpx
 import psycopg
 import redis
 
-from daemons.btc.testing import DaemonProcess, start_daemon
+from bitcart.management.commands.supervisord_conf import Program, parse
 from daemons.processes import wait_for
-from daemons.simulator.testing import SimulatorProcess, start_simulator
+from daemons.simulator.client import SimulatorClient, SimulatorError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_DSN = os.environ.get("FAULTS_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 EXPIRY_SWEEP_SECONDS = 2
 RECONCILE_SECONDS = 5
-DJANGO_PROCESSES = ("web", "worker", "beat", "listener")
+DAEMON = "daemon-btc"
 
 
 def free_port() -> int:
@@ -58,21 +62,24 @@ class Cluster:
         self.redis_port = free_port()
         self.daemon_port = free_port()
         self.web_port = free_port()
-        self.daemon_password = secrets.token_urlsafe(16)
+        self.simulator_port = free_port()
+        self.simulator_control_port = free_port()
+        self.data = self.directory / "data"
         self.processes: dict[str, subprocess.Popen] = {}
-        self.simulator: SimulatorProcess | None = None
-        self.daemon: DaemonProcess | None = None
+        self.programs: dict[str, Program] = {}
         self.db_created = False
+        # What a user exports before starting supervisord; supervisord passes it on to every program.
         self.env = {
-            **os.environ,
+            **{key: value for key, value in os.environ.items() if not key.startswith(("BTC_", "REDIS_"))},
             "PYTHONUNBUFFERED": "1",
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.db_name}",
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "BITCART_DATA_DIR": str(self.directory / "data"),
+            "EMBEDDED_REDIS_PORT": str(self.redis_port),
+            "BITCART_DATA_DIR": str(self.data),
             "BTC_NETWORK": "regtest",
             "BTC_DAEMON_URL": f"http://127.0.0.1:{self.daemon_port}",
-            "BTC_LOGIN": "bitcart",
-            "BTC_PASSWORD": self.daemon_password,
+            "SIMULATOR_PORT": str(self.simulator_port),
+            "SIMULATOR_CONTROL_PORT": str(self.simulator_control_port),
+            "WEB_PORT": str(self.web_port),
             "DJANGO_SETTINGS_MODULE": "bitcart.settings.production",
             "DEBUG": "false",
             "CELERY_TASK_ALWAYS_EAGER": "false",
@@ -90,11 +97,11 @@ class Cluster:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _interrupt)
         self._create_database()
+        self.programs = parse(self._manage("supervisord_conf", timeout=60))
+        assert list(self.programs) == ["redis", "simulator", DAEMON, "web", "worker", "beat", "listener"]
         self.start_process("redis")
         self._manage("migrate", "--noinput", timeout=120)
-        self.simulator = start_simulator(self.directory / "chain")
-        self.start_process("daemon")
-        for name in DJANGO_PROCESSES:
+        for name in list(self.programs)[1:]:  # in supervisord's order (priority)
             self.start_process(name)
         self.wait_web()
 
@@ -102,11 +109,6 @@ class Cluster:
         """Kill everything (process groups), then drop the database. Never raises for a dead process."""
         for name in list(self.processes):
             self.kill(name)
-        if self.daemon is not None and self.daemon.process.poll() is None:
-            self.daemon.process.kill()
-            self.daemon.process.wait(timeout=10)
-        if self.simulator is not None:
-            self.simulator.stop(timeout=5)
         if self.db_created:
             self._admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
@@ -146,92 +148,56 @@ class Cluster:
 
     # --- processes ---
 
-    def _command(self, name: str) -> list[str]:
-        if name == "redis":
-            return [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]
-        if name == "web":
-            return [
-                str(VENV_BIN / "uvicorn"),
-                "bitcart.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.web_port),
-                "--no-access-log",
-            ]
-        if name == "worker":
-            return [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "bitcart",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                f"faults-{self.db_name}@%h",
-            ]
-        if name == "beat":
-            return [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "bitcart",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(self.directory / "celerybeat-schedule"),
-            ]
-        if name == "listener":
-            return [sys.executable, "manage.py", "listen"]
-        raise ValueError(name)
-
     def start_process(self, name: str) -> None:
-        if name == "daemon":
-            assert self.simulator is not None
-            # Same directory, same password, same port: a restart of the same daemon.
-            self.daemon = start_daemon(
-                self.directory,
-                self.simulator,
-                login="bitcart",
-                password=self.daemon_password,
-                extra_env={"BTC_PORT": str(self.daemon_port)},
-                timeout=40,
-            )
-            return
+        """Start one program as supervisord would, then wait (bounded) until it serves."""
+        program = self.programs[name]
         with (self.logs / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
-                self._command(name),
-                cwd=PROJECT_ROOT,
-                env=self.env,
+                program.command,
+                cwd=program.directory,
+                env={**self.env, **program.environment},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: kill -9 takes its children too
             )
-        if name == "redis":
-            client = redis.Redis(port=self.redis_port, socket_timeout=1, socket_connect_timeout=1)
-            wait_for(lambda: _ping(client), timeout=10, what="redis", interval=0.1)
+        ready = {"redis": self._redis_ready, "simulator": self._simulator_ready, DAEMON: self._daemon_ready}.get(name)
+        if ready is not None:
+            wait_for(lambda: self._alive_or_raise(name) and ready(), timeout=60, what=name, interval=0.1)
+
+    def _alive_or_raise(self, name: str) -> bool:
+        process = self.processes[name]
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
+        return True
+
+    def _redis_ready(self) -> bool:
+        return _ping(redis.Redis(port=self.redis_port, socket_timeout=1, socket_connect_timeout=1))
+
+    def _simulator_ready(self) -> bool:
+        try:
+            return bool(self.simulator.info())
+        except SimulatorError:
+            return False
+
+    def _daemon_ready(self) -> bool:
+        """Its RPC answers with the password it generated in the data directory (as Django reads it)."""
+        program = self.programs[DAEMON]
+        password_file = Path(program.environment["BTC_DATA_PATH"]) / "password"
+        if not password_file.exists():
+            return False
+        auth = (program.environment["BTC_LOGIN"], password_file.read_text().strip())
+        body = {"jsonrpc": "2.0", "id": 1, "method": "get_tip", "params": []}
+        try:
+            response = httpx.post(f"http://127.0.0.1:{self.daemon_port}/", json=body, auth=auth, timeout=2)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and "result" in response.json()
+
+    def pid(self, name: str) -> int:
+        return self.processes[name].pid
 
     def kill(self, name: str) -> None:
         """kill -9 the process (its whole group) and reap it."""
-        if name == "daemon":
-            if self.daemon is not None and self.daemon.process.poll() is None:
-                self.daemon.process.kill()
-                self.daemon.process.wait(timeout=10)
-            return
         process = self.processes.pop(name, None)
         if process is None:
             return
@@ -246,13 +212,15 @@ class Cluster:
         self.start_process(name)
 
     def alive(self) -> dict[str, bool]:
-        state = {name: process.poll() is None for name, process in self.processes.items()}
-        state["daemon"] = self.daemon is not None and self.daemon.process.poll() is None
-        return state
+        return {name: process.poll() is None for name, process in self.processes.items()}
 
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    @property
+    def simulator(self) -> SimulatorClient:
+        return SimulatorClient(f"http://127.0.0.1:{self.simulator_control_port}", timeout=5)
 
     # --- the web API ---
 
@@ -263,7 +231,8 @@ class Cluster:
     def wait_web(self, timeout: float = 30) -> None:
         def answers() -> bool:
             try:
-                return httpx.get(f"{self.web_url}/api/invoices", timeout=2).status_code in (200, 401, 403)
+                # An anonymous caller is refused by the API: the whole Django stack answered.
+                return httpx.get(f"{self.web_url}/api/invoices", timeout=2).status_code == 401
             except httpx.HTTPError:
                 return False
 

@@ -20,9 +20,8 @@ import pytest
 import redis
 
 from daemons.processes import wait_for
-from daemons.simulator.client import SimulatorClient
 from invoices.services import TRANSITIONS
-from tests.faults.cluster import RECONCILE_SECONDS, Cluster
+from tests.faults.cluster import DAEMON, RECONCILE_SECONDS, Cluster
 from webhooks import services as webhooks_services
 
 pytestmark = pytest.mark.slow
@@ -69,8 +68,7 @@ class Buyer:
         self.http = httpx.Client(
             base_url=cluster.web_url, headers={"Authorization": f"Bearer {setup['token']}"}, timeout=15
         )
-        assert cluster.simulator is not None
-        self.sim = SimulatorClient(cluster.simulator.control_url)
+        self.sim = cluster.simulator
         self.bought: list[Bought] = []
         self.refused = 0  # creations that failed (web down, Redis down, ...): nothing to pay
 
@@ -233,7 +231,7 @@ def test_payment_stream_survives_kill_9_of_every_process(cluster, buyer):
     late_paid = buyer.create(expiration=1)
     assert late_unpaid is not None and late_paid is not None
     plans = iter(PLANS * 10)
-    for round_number, victim in enumerate(["listener", "daemon", "worker", "web", "redis", None]):
+    for round_number, victim in enumerate(["listener", DAEMON, "worker", "web", "redis", None]):
         batch = [b for b in (buyer.create() for _ in range(len(PLANS))) if b is not None]
         assert len(batch) == len(PLANS)  # everything is up between rounds
         if victim is not None:
@@ -288,7 +286,7 @@ def test_payment_stream_survives_kill_9_of_every_process(cluster, buyer):
 
 def test_payments_during_listener_and_daemon_downtime_found_within_one_reconcile_period(cluster, buyer):
     cluster.kill("listener")
-    cluster.kill("daemon")
+    cluster.kill(DAEMON)
     batch = [buyer.create() for _ in range(8)]
     assert all(batch)
     for bought in batch:
@@ -296,7 +294,7 @@ def test_payments_during_listener_and_daemon_downtime_found_within_one_reconcile
     time.sleep(1)
     assert {invoice_states(cluster)[b.invoice_id][0] for b in batch} == {"pending"}  # nobody saw them yet
 
-    cluster.start_process("daemon")
+    cluster.start_process(DAEMON)
     cluster.start_process("listener")
     restarted = time.monotonic()
     ids = {b.invoice_id for b in batch}
@@ -325,13 +323,12 @@ def test_beat_reconciliation_resumes_soon_after_a_worker_killed_mid_run(cluster,
     cluster.kill("listener")
     wait_for(lambda: broker.llen("celery") == 0, timeout=30, what="the worker to drain its queue")
     # Freeze the daemon so that the next reconcile run blocks (up to DAEMON_TIMEOUT) holding the lock.
-    assert cluster.daemon is not None
-    os.kill(cluster.daemon.process.pid, signal.SIGSTOP)
+    os.kill(cluster.pid(DAEMON), signal.SIGSTOP)
     try:
         wait_for(lambda: broker.keys("*lock:reconcile"), timeout=40, what="a run holding the lock", interval=0.05)
         cluster.kill("worker")
     finally:
-        os.kill(cluster.daemon.process.pid, signal.SIGCONT)
+        os.kill(cluster.pid(DAEMON), signal.SIGCONT)
     assert broker.keys("*lock:reconcile")  # left behind by the killed run
     cluster.start_process("worker")
     batch = [buyer.create() for _ in range(4)]

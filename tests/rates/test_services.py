@@ -116,6 +116,19 @@ def test_a_provider_serving_an_old_price_is_left_out(rate_stub, store):
     assert (quote.rate, quote.source) == (Decimal("65010"), "median(kraken,coinbase,blockchain)")
 
 
+GARBAGE_COUNTS = {
+    "coingecko BTC/USD: rejected Decimal('0') (not positive)": {"ok": False, "observations": 0, "rejected": 1},
+    "coingecko BTC/USD: rejected Decimal('Infinity') (not finite)": {"ok": False, "observations": 0, "rejected": 1},
+    "kraken BTC/USD: rejected '-5' (not positive)": {"ok": False, "observations": 0, "rejected": 1},
+    "coinbase BTC/USD: rejected 'NaN' (not finite)": {"ok": True, "observations": 1, "rejected": 1},
+    "blockchain BTC/USD: rejected Decimal('NaN') (not finite)": {"ok": True, "observations": 1, "rejected": 1},
+    "blockchain BTC/USD: rejected '1e400' (implausibly large)": {"ok": True, "observations": 1, "rejected": 1},
+    "BTC/USD: not JSON: b'<!DOCTYPE html>": {"ok": False, "observations": 0, "rejected": 0},
+    "coinbase failed: no 'data.rates' object": {"ok": False, "observations": 0, "rejected": 0},
+    "kraken BTC/USD: rejected 'oops' (not a number)": {"ok": False, "observations": 0, "rejected": 1},
+}
+
+
 @pytest.mark.parametrize(
     ("provider", "body", "logged"),
     [
@@ -168,7 +181,9 @@ def test_garbage_is_ignored_logged_and_counted(rate_stub, store, caplog, provide
     with caplog.at_level(logging.WARNING, logger="rates"):
         summary = rates_refresh(currencies=["USD"])
     assert logged in caplog.text
-    assert summary["providers"][provider]["ok"] is False or summary["providers"][provider]["rejected"] > 0
+    counts = {key: summary["providers"][provider][key] for key in ("ok", "observations", "rejected")}
+    # Where the provider also quoted another pair (EUR) that one is kept: ok, with one observation.
+    assert counts == GARBAGE_COUNTS[logged]
     assert not RateObservation.objects.filter(provider=provider, pair="BTC/USD").exists()
     state = health(provider)
     assert state.last_error != ""

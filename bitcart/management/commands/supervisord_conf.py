@@ -1,10 +1,16 @@
 """Print the supervisord configuration for this machine, generated from settings.
 
-`make run` writes it to data/supervisord.conf; nobody edits it by hand.
+`make run` writes it to data/supervisord.conf; nobody edits it by hand. The program definitions are
+data (`programs()`), rendered to supervisord's format by `render()` and read back by `parse()`: the
+fault tests start each program from this command's output exactly as supervisord would (command,
+environment on top of its own, working directory), so the configuration users run is the one tested.
 """
 
+import configparser
+import re
 import shlex
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,186 +20,225 @@ from django.core.management.base import BaseCommand
 from bitcart import embedded_redis
 
 
-def program(
-    name: str,
-    command: list[str],
-    *,
-    directory: Path,
-    environment: dict[str, str] | None = None,
-    stopwaitsecs: int = 15,
-    priority: int = 100,
-) -> str:
+@dataclass(frozen=True)
+class Program:
+    name: str
+    command: list[str]
+    directory: Path
+    environment: dict[str, str] = field(default_factory=dict)
+    stopwaitsecs: int = 15
+    priority: int = 100
+
+
+# One KEY="value" of an environment= line (render never writes a double quote inside a value).
+_ENV_ITEM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _escape(value: str) -> str:
+    # supervisord expands %(name)s in commands and environments: a literal % is written %%.
+    return value.replace("%", "%%")
+
+
+def render_program(program: Program) -> str:
     lines = [
-        f"[program:{name}]",
-        f"command={shlex.join(command)}",
-        f"directory={directory}",
+        f"[program:{program.name}]",
+        f"command={_escape(shlex.join(program.command))}",
+        f"directory={program.directory}",
         "autostart=true",
         "autorestart=true",
         "startsecs=2",
         "startretries=100",
         "stopsignal=TERM",
-        f"stopwaitsecs={stopwaitsecs}",
+        f"stopwaitsecs={program.stopwaitsecs}",
         "stopasgroup=true",
         "killasgroup=true",
-        f"priority={priority}",
+        f"priority={program.priority}",
         "redirect_stderr=true",
         "stdout_logfile=/dev/stdout",
         "stdout_logfile_maxbytes=0",
     ]
-    if environment:
-        env = ",".join(f'{key}="{value}"' for key, value in environment.items())
+    if program.environment:
+        env = ",".join(f'{key}="{_escape(value)}"' for key, value in program.environment.items())
         lines.append(f"environment={env}")
     return "\n".join(lines)
+
+
+def render(programs: list[Program], *, data: Path) -> str:
+    header = "\n".join(
+        [
+            "[supervisord]",
+            "nodaemon=true",
+            f"logfile={data / 'supervisord.log'}",
+            f"pidfile={data / 'supervisord.pid'}",
+            "loglevel=info",
+            "",
+            "[unix_http_server]",
+            f"file={data / 'supervisor.sock'}",
+            "chmod=0700",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory=supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{data / 'supervisor.sock'}",
+        ]
+    )
+    return "\n\n".join([header, *(render_program(p) for p in programs)]) + "\n"
+
+
+def parse(text: str) -> dict[str, Program]:
+    """The programs of a rendered configuration, by name, in supervisord's start order (priority)."""
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    found = []
+    for section in parser.sections():
+        if not section.startswith("program:"):
+            continue
+        options = parser[section]
+        environment = {
+            key: value.replace("%%", "%") for key, value in _ENV_ITEM.findall(options.get("environment", ""))
+        }
+        found.append(
+            Program(
+                name=section.removeprefix("program:"),
+                command=shlex.split(options["command"].replace("%%", "%")),
+                directory=Path(options["directory"]),
+                environment=environment,
+                stopwaitsecs=int(options.get("stopwaitsecs", "10")),
+                priority=int(options.get("priority", "999")),
+            )
+        )
+    return {p.name: p for p in sorted(found, key=lambda p: p.priority)}
+
+
+def programs() -> list[Program]:
+    """Every process this machine runs, from settings (ports, data directory, network, sandbox)."""
+    base = Path(settings.BASE_DIR)
+    data = Path(settings.DATA_DIR)
+    venv_bin = Path(sys.executable).parent
+    python = str(venv_bin / "python")
+    found: list[Program] = []
+    if settings.EMBEDDED_REDIS:
+        found.append(
+            Program(
+                "redis",
+                embedded_redis.command(settings.EMBEDDED_REDIS_PORT, data / "redis"),
+                directory=data,
+                priority=10,
+            )
+        )
+    found.append(
+        Program(
+            "web",
+            [
+                str(venv_bin / "uvicorn"),
+                "bitcart.asgi:application",
+                "--host",
+                settings.WEB_HOST,
+                "--port",
+                str(settings.WEB_PORT),
+                "--workers",
+                str(settings.WEB_WORKERS),
+                "--proxy-headers",
+                "--no-access-log",
+            ],
+            directory=base,
+            priority=50,
+        )
+    )
+    found.append(
+        Program(
+            "worker",
+            [
+                str(venv_bin / "celery"),
+                "-A",
+                "bitcart",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            directory=base,
+            priority=50,
+            stopwaitsecs=30,
+        )
+    )
+    found.append(
+        Program(
+            "beat",
+            [
+                str(venv_bin / "celery"),
+                "-A",
+                "bitcart",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(data / "celerybeat-schedule"),
+            ],
+            directory=base,
+            priority=50,
+        )
+    )
+    daemon_url = urlsplit(settings.BTC_DAEMON_URL)
+    daemon_env = {
+        # `python3 -P` drops the working directory from sys.path; the daemon package is here.
+        "PYTHONPATH": str(base),
+        "BTC_NETWORK": settings.BTC_NETWORK,
+        "BTC_HOST": daemon_url.hostname or "127.0.0.1",
+        "BTC_PORT": str(daemon_url.port or 5000),
+        "BTC_LOGIN": settings.BTC_LOGIN,
+        "BTC_DATA_PATH": str(data / "daemon-btc"),
+    }
+    if settings.BTC_PASSWORD:
+        daemon_env["BTC_PASSWORD"] = settings.BTC_PASSWORD
+    if settings.SANDBOX:
+        daemon_env["BTC_SERVER"] = f"{settings.SIMULATOR_HOST}:{settings.SIMULATOR_PORT}:t"
+        daemon_env["BTC_ONESERVER"] = "true"
+        found.append(
+            Program(
+                "simulator",
+                [
+                    python,
+                    "-m",
+                    "daemons.simulator",
+                    "--host",
+                    settings.SIMULATOR_HOST,
+                    "--port",
+                    str(settings.SIMULATOR_PORT),
+                    "--control-port",
+                    str(settings.SIMULATOR_CONTROL_PORT),
+                    "--state-file",
+                    str(data / "simulator-chain.json"),
+                ],
+                directory=base,
+                priority=20,
+            )
+        )
+    elif settings.BTC_SERVER:
+        daemon_env["BTC_SERVER"] = settings.BTC_SERVER
+    found.append(
+        Program(
+            "daemon-btc",
+            ["/usr/bin/python3", "-P", "-m", "daemons.btc"],
+            directory=base,
+            environment=daemon_env,
+            priority=30,
+            stopwaitsecs=30,
+        )
+    )
+    found.append(Program("listener", [python, "manage.py", "listen"], directory=base, priority=60))
+    return found
 
 
 class Command(BaseCommand):
     help = "Print the supervisord configuration (web, worker, beat, daemon, listener, sandbox services)."
 
     def handle(self, *args, **options) -> None:
-        base = Path(settings.BASE_DIR)
         data = Path(settings.DATA_DIR)
-        venv_bin = Path(sys.executable).parent
-        python = str(venv_bin / "python")
-        sections = [
-            "\n".join(
-                [
-                    "[supervisord]",
-                    "nodaemon=true",
-                    f"logfile={data / 'supervisord.log'}",
-                    f"pidfile={data / 'supervisord.pid'}",
-                    "loglevel=info",
-                    "",
-                    "[unix_http_server]",
-                    f"file={data / 'supervisor.sock'}",
-                    "chmod=0700",
-                    "",
-                    "[rpcinterface:supervisor]",
-                    "supervisor.rpcinterface_factory=supervisor.rpcinterface:make_main_rpcinterface",
-                    "",
-                    "[supervisorctl]",
-                    f"serverurl=unix://{data / 'supervisor.sock'}",
-                ]
-            )
-        ]
         if settings.EMBEDDED_REDIS:
-            sections.append(
-                program(
-                    "redis",
-                    embedded_redis.command(settings.EMBEDDED_REDIS_PORT, data / "redis"),
-                    directory=data,
-                    priority=10,
-                )
-            )
             (data / "redis").mkdir(parents=True, exist_ok=True)
-        sections.append(
-            program(
-                "web",
-                [
-                    str(venv_bin / "uvicorn"),
-                    "bitcart.asgi:application",
-                    "--host",
-                    settings.WEB_HOST,
-                    "--port",
-                    str(settings.WEB_PORT),
-                    "--workers",
-                    str(settings.WEB_WORKERS),
-                    "--proxy-headers",
-                    "--no-access-log",
-                ],
-                directory=base,
-                priority=50,
-            )
-        )
-        sections.append(
-            program(
-                "worker",
-                [
-                    str(venv_bin / "celery"),
-                    "-A",
-                    "bitcart",
-                    "worker",
-                    "--loglevel",
-                    "INFO",
-                    "--concurrency",
-                    "2",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
-                directory=base,
-                priority=50,
-                stopwaitsecs=30,
-            )
-        )
-        sections.append(
-            program(
-                "beat",
-                [
-                    str(venv_bin / "celery"),
-                    "-A",
-                    "bitcart",
-                    "beat",
-                    "--loglevel",
-                    "INFO",
-                    "--schedule",
-                    str(data / "celerybeat-schedule"),
-                ],
-                directory=base,
-                priority=50,
-            )
-        )
-        daemon_url = urlsplit(settings.BTC_DAEMON_URL)
-        daemon_env = {
-            # `python3 -P` drops the working directory from sys.path; the daemon package is here.
-            "PYTHONPATH": str(base),
-            "BTC_NETWORK": settings.BTC_NETWORK,
-            "BTC_HOST": daemon_url.hostname or "127.0.0.1",
-            "BTC_PORT": str(daemon_url.port or 5000),
-            "BTC_LOGIN": settings.BTC_LOGIN,
-            "BTC_DATA_PATH": str(data / "daemon-btc"),
-        }
-        if settings.BTC_PASSWORD:
-            daemon_env["BTC_PASSWORD"] = settings.BTC_PASSWORD
-        if settings.SANDBOX:
-            daemon_env["BTC_SERVER"] = f"{settings.SIMULATOR_HOST}:{settings.SIMULATOR_PORT}:t"
-            daemon_env["BTC_ONESERVER"] = "true"
-            sections.append(
-                program(
-                    "simulator",
-                    [
-                        python,
-                        "-m",
-                        "daemons.simulator",
-                        "--host",
-                        settings.SIMULATOR_HOST,
-                        "--port",
-                        str(settings.SIMULATOR_PORT),
-                        "--control-port",
-                        str(settings.SIMULATOR_CONTROL_PORT),
-                        "--state-file",
-                        str(data / "simulator-chain.json"),
-                    ],
-                    directory=base,
-                    priority=20,
-                )
-            )
-        elif settings.BTC_SERVER:
-            daemon_env["BTC_SERVER"] = settings.BTC_SERVER
-        sections.append(
-            program(
-                "daemon-btc",
-                ["/usr/bin/python3", "-P", "-m", "daemons.btc"],
-                directory=base,
-                environment=daemon_env,
-                priority=30,
-                stopwaitsecs=30,
-            )
-        )
-        sections.append(
-            program(
-                "listener",
-                [python, "manage.py", "listen"],
-                directory=base,
-                priority=60,
-            )
-        )
-        self.stdout.write("\n\n".join(sections) + "\n")
+        self.stdout.write(render(programs(), data=data), ending="")
