@@ -22,7 +22,7 @@ from daemons.eth.errors import (
     WATCH_ONLY,
     RPCError,
 )
-from daemons.eth.node import VIEWS, hx
+from daemons.eth.chain import VIEWS, hx
 from daemons.eth.service import Service
 from daemons.eth.tokens import Token, check_address
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from daemons.eth.config import Settings
 from daemons.eth.errors import NETWORK_ERROR, NOT_SYNCED, TAGS_EXHAUSTED, RPCError
 from daemons.eth.events import Hub
-from daemons.eth.node import Node, NodeError, hx
+from daemons.eth.chain import Node, NodeError, hx
 from daemons.eth.store import Payment, Request, Store
 from daemons.eth.tokens import ETHER, Token, check_address, tag_of, with_tag
 
@@ -228,6 +228,7 @@ class Service:
                             )
                         )
         new = self.store.commit_scan(sorted(hashes.items()), payments, end, self.settings.reorg_depth)
+        logger.debug("scanned blocks %s..%s: %s payment(s), %s new", cursor + 1, end, len(payments), len(new))
         for p in new:
             token = self.settings.tokens.by_key(p.asset)
             self.hub.publish(
