@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 
+from daemons.eth.chain import VIEWS, hx
 from daemons.eth.errors import (
     INVALID_PARAMS,
     INVALID_TX_HASH,
@@ -22,7 +23,6 @@ from daemons.eth.errors import (
     WATCH_ONLY,
     RPCError,
 )
-from daemons.eth.chain import VIEWS, hx
 from daemons.eth.service import Service
 from daemons.eth.tokens import Token, check_address
 

@@ -13,10 +13,10 @@ import secrets
 import time
 from collections.abc import Callable
 
+from daemons.eth.chain import Node, NodeError, hx
 from daemons.eth.config import Settings
 from daemons.eth.errors import NETWORK_ERROR, NOT_SYNCED, TAGS_EXHAUSTED, RPCError
 from daemons.eth.events import Hub
-from daemons.eth.chain import Node, NodeError, hx
 from daemons.eth.store import Payment, Request, Store
 from daemons.eth.tokens import ETHER, Token, check_address, tag_of, with_tag
 
