@@ -75,7 +75,14 @@ async def serve(settings: Settings) -> int:
     return 1 if fatal else 0
 
 
+# py_ecc (imported by web3's dependencies) raises the interpreter's recursion limit to 100 000 at import time.
+# With it, json.loads of a deeply nested body ("[" * 100_000) overflows the C stack and the daemon segfaults
+# instead of raising RecursionError (-32700). Nothing here recurses that deep: put Python's default back.
+RECURSION_LIMIT = 1000
+
+
 def main() -> int:
+    sys.setrecursionlimit(RECURSION_LIMIT)
     try:
         settings = load_settings()
     except (ConfigError, OSError) as exc:

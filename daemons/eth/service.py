@@ -55,11 +55,24 @@ class Service:
         self.tasks: list[asyncio.Task] = []
         self.wallets: set[str] = set(self.store.wallets())
         self._announced_tip: int | None = None
+        self.chain_checked = False
 
     async def start(self) -> None:
+        """Refuse a data dir or a node of another chain. A node that does not answer yet is checked later by
+        the scanner (the daemon must come up, and say NOT_SYNCED, while its node is down)."""
         stored = self.store.chain_id()
         if stored is not None and stored != self.settings.chain_id:
             raise RuntimeError(f"data dir belongs to chain {stored}, ETH_CHAIN_ID is {self.settings.chain_id}")
+        try:
+            await self._check_chain()
+        except NodeError as exc:
+            logger.warning("Ethereum node not reachable at start (%s); retrying in the background", exc)
+
+    async def _check_chain(self) -> None:
+        chain_id = await self.node.chain_id()
+        if chain_id != self.settings.chain_id:
+            raise RuntimeError(f"ETH_SERVER is chain {chain_id}, ETH_CHAIN_ID is {self.settings.chain_id}")
+        self.chain_checked = True
 
     def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -83,15 +96,11 @@ class Service:
     # chain walking
 
     async def _scan_loop(self) -> None:
-        checked_chain = False
         while True:
             more = False
             try:
-                if not checked_chain:
-                    chain_id = await self.node.chain_id()
-                    if chain_id != self.settings.chain_id:
-                        raise RuntimeError(f"ETH_SERVER is chain {chain_id}, ETH_CHAIN_ID is {self.settings.chain_id}")
-                    checked_chain = True
+                if not self.chain_checked:
+                    await self._check_chain()
                 more = await self.step()
                 self.connected = True
                 self.last_error = None
