@@ -298,7 +298,8 @@ class Methods:
             units = await self.service.ask(node.balance(wallet.address))
         else:
             units = await self.service.ask(node.token_balance(wallet.token.contract, wallet.address))
-        return {"confirmed": wallet.token.format(units), "unconfirmed": wallet.token.format(0)}
+        zero = wallet.token.format(0)
+        return {"confirmed": wallet.token.format(units), "unconfirmed": zero, "unmatured": zero}
 
     @rpc(requires_wallet=True)
     def history(self, limit=100, *, wallet: Wallet):

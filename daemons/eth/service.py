@@ -10,6 +10,7 @@ range, its payments and the new cursor in one SQLite transaction. Events go out 
 import asyncio
 import logging
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -112,6 +113,12 @@ class Service:
             except ChainMoved as exc:
                 logger.info("chain moved during a scan step (%s); looking again", exc)
                 more = True
+            except (KeyError, TypeError, ValueError) as exc:
+                # a node answering with something that is not a well-formed block/log/receipt: not ours to fix,
+                # and not a reason to die (supervisord would restart us into the same answer); retry later
+                logger.error("malformed answer from the Ethereum node: %r", exc)
+                self.connected = False
+                self.last_error = f"malformed answer: {exc!r}"[:300]
             if not more:
                 self.wake.clear()
                 try:
@@ -167,9 +174,11 @@ class Service:
         numbers = list(range(cursor + 1, end + 1))
         limit = asyncio.Semaphore(FETCH_CONCURRENCY)
 
+        full = bool(self.wallets)  # transactions only matter when some wallet may be paid
+
         async def fetch(number: int):
             async with limit:
-                return await self.node.block(number, full=True)
+                return await self.node.block(number, full=full)
 
         blocks = await asyncio.gather(*(fetch(n) for n in numbers))
         parent = self.store.block_hash(cursor)
@@ -246,6 +255,7 @@ class Service:
                     "event": "new_transaction",
                     "tx": p.tx_hash,
                     "address": p.address,
+                    "to": p.address,  # Bitcart's field name
                     "from_address": check_address(p.sender),
                     "contract": token.contract,
                     "amount": token.format(p.value),
@@ -432,7 +442,10 @@ class Service:
     async def _sweeper(self) -> None:
         while True:
             await asyncio.sleep(min(self.settings.poll_interval * 4, 15))
-            self.sweep()
+            try:
+                self.sweep()
+            except sqlite3.Error:  # housekeeping retries on the next tick
+                logger.exception("expiry sweep failed")
 
     async def ask(self, coro):
         """Await a node call on behalf of a JSON-RPC method: a node failure is NETWORK_ERROR."""

@@ -96,6 +96,7 @@ def test_sdk_style_calls(daemon, chain, merchant_address):
     assert daemon.rpc("getbalance", xpub=merchant_address) == {
         "confirmed": "0.000000000000000000",
         "unconfirmed": "0.000000000000000000",
+        "unmatured": "0.000000000000000000",
     }
     assert daemon.rpc("setconfig", "k", {"a": 1}, {}) is True
     assert daemon.rpc("getconfig", "k") == {"a": 1}
