@@ -263,20 +263,22 @@ class Methods:
     # wallet methods
 
     @rpc(requires_wallet=True)
-    def add_request(self, amount=None, memo="", expiry=3600, force=False, *, wallet: Wallet):
+    def add_request(self, amount=None, memo="", expiration=3600, force=False, expiry=None, *, wallet: Wallet):
         """A payment request to the wallet's own address, told apart from the others by its payment tag.
 
         `amount` is what the merchant asks; the request's `amount` (what the buyer is asked to send) is the
-        smallest amount >= it whose tag digits are the request's tag. `force` is accepted and ignored.
+        smallest amount >= it whose tag digits are the request's tag. `expiration` (seconds, Bitcart's ETH name,
+        which the SDK sends) or `expiry` (daemons/btc's); 0/None = never. `force` is accepted and ignored.
         """
         requested = wallet.token.parse(amount)
         if memo is None:
             memo = ""
         if not isinstance(memo, str) or len(memo) > 10_000:
             raise RPCError(INVALID_PARAMS, "memo must be a string of at most 10000 characters")
-        expiry = parse_int(expiry if expiry is not None else 0, "expiry", minimum=0, maximum=MAX_EXPIRY)
+        seconds = expiry if expiry is not None else expiration
+        seconds = parse_int(seconds if seconds is not None else 0, "expiration", minimum=0, maximum=MAX_EXPIRY)
         request = self.service.create_request(
-            address=wallet.address, token=wallet.token, requested=requested, memo=memo, expiry=expiry
+            address=wallet.address, token=wallet.token, requested=requested, memo=memo, expiry=seconds
         )
         self.service.wake.set()
         return self.service.export_request(request)

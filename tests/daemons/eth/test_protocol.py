@@ -101,7 +101,8 @@ def test_sdk_style_calls(daemon, chain, merchant_address):
     assert daemon.rpc("setconfig", "k", {"a": 1}, {}) is True
     assert daemon.rpc("getconfig", "k") == {"a": 1}
     assert error_of(daemon, "getconfig", "missing") == -32014
-    assert "add_request(amount, memo, expiry, force)" in daemon.rpc("help", "add_request")
+    assert "add_request(amount, memo, expiration, force, expiry)" in daemon.rpc("help", "add_request")
+    assert daemon.rpc("add_request", "1", expiration=120, xpub=merchant_address)["expiry"] == 120
     tx_hash, _raw = chain.pay_eth(merchant_address, "0.01")
     status = daemon.rpc("get_tx_status", tx_hash)
     assert (status["status"], status["confirmations"]) == (1, 1)
