@@ -268,7 +268,7 @@ class Service:
 
     def _payment(self, tx_hash, log_index, number, hashes, times, address, token: Token, sender, value) -> Payment:
         tag = tag_of(value, token, self.settings.tag_digits)
-        request = self.store.live_request(address, token.key, tag, times[number], CREATED_SLACK) if tag else None
+        request = self.store.request_for_payment(address, token.key, tag, times[number], CREATED_SLACK) if tag else None
         return Payment(
             tx_hash=tx_hash,
             log_index=log_index,

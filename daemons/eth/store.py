@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS requests_live_tag ON requests (address, asset, tag) WHERE live = 1;
 CREATE INDEX IF NOT EXISTS requests_live_until ON requests (live_until) WHERE live = 1;
+CREATE INDEX IF NOT EXISTS requests_tag ON requests (address, asset, tag, created);
 CREATE TABLE IF NOT EXISTS payments (
     tx_hash TEXT NOT NULL,
     log_index INTEGER NOT NULL,
@@ -215,11 +216,19 @@ class Store:
             ),
         )
 
-    def live_request(self, address: str, asset: str, tag: int, block_time: int, slack: int) -> Request | None:
-        """The open (or still watched, expired) request holding this tag, created before the block was."""
+    def request_for_payment(self, address: str, asset: str, tag: int, block_time: int, slack: int) -> Request | None:
+        """The request that held this tag when the block was made: created before it (give or take `slack`
+        seconds of clock difference) and still in its watch window at that time.
+
+        Judged by the block's time, not by whether the request is live now, so a payment scanned late (the
+        daemon or its node was down past the window) goes to the same request as if scanned at once. A tag is
+        handed out again only after its holder's window ended, so these intervals do not overlap (but for the
+        slack, where the request created before the block wins).
+        """
         row = self.db.execute(
-            "SELECT * FROM requests WHERE address = ? AND asset = ? AND tag = ? AND live = 1 AND created <= ?",
-            (address, asset, tag, block_time + slack),
+            "SELECT * FROM requests WHERE address = ? AND asset = ? AND tag = ? AND created <= ?"
+            " AND (live_until IS NULL OR live_until >= ?) ORDER BY created <= ? DESC, created DESC LIMIT 1",
+            (address, asset, tag, block_time + slack, block_time, block_time),
         ).fetchone()
         return self._request(row) if row else None
 

@@ -1,6 +1,7 @@
 """The block cursor against a real ganache node: reorgs (evm_snapshot/evm_revert) and restarts."""
 
 import re
+import sqlite3
 
 import pytest
 
@@ -90,3 +91,48 @@ def test_restart_resumes_from_the_cursor(tmp_path, chain, merchant_address):
     assert all(b - a + 1 <= 3 for a, b in ranges)
     assert [a for a, _ in ranges[1:]] == [b + 1 for _, b in ranges[:-1]]
     assert ranges[-1][1] == height
+
+
+def test_payment_scanned_after_the_window_still_goes_to_its_request(tmp_path, chain, merchant_address):
+    """The daemon's node is unreachable while a request's watch window ends and its tag is freed; the payment
+    made inside the window is attributed by its block's time once the node is back."""
+    from daemons.eth.testing import free_port
+
+    env = {"ETH_WATCH_WINDOW": "2"}
+    first = start_daemon(tmp_path, chain.node, extra_env=env)
+    try:
+        first.wait_for(first.synced, what="first scan")
+        request = first.rpc("add_request", "0.2", "", 1, xpub=merchant_address)
+    finally:
+        first.stop()
+    tx_hash, _raw = chain.pay_eth(merchant_address, request["amount"])  # within expiry + window
+    blind = start_daemon(tmp_path, server=f"http://127.0.0.1:{free_port()}", extra_env={**env, "ETH_RPC_TIMEOUT": "1"})
+    try:  # the sweep runs, the scanner cannot: the request leaves its window and its tag is freed
+        blind.wait_for(
+            lambda: blind.rpc("get_request", request["request_id"], xpub=merchant_address)["status"] == 1,
+            what="expiry",
+        )
+        db = sqlite3.connect(blind.data_path / "daemon.sqlite3")
+        try:  # white-box: the point of the test is that the tag is free again before the payment is scanned
+            blind.wait_for(
+                lambda: (
+                    db.execute("SELECT live FROM requests WHERE request_id = ?", (request["request_id"],)).fetchone()
+                    == (0,)
+                ),
+                what="tag freed",
+            )
+        finally:
+            db.close()
+        retaken = blind.rpc("add_request", "0.2", "", 1, xpub=merchant_address)
+        assert retaken["tag"] != request["tag"]  # round-robin: the freed tag is not the next one
+    finally:
+        blind.stop()
+    second = start_daemon(tmp_path, chain.node, extra_env=env)
+    try:
+        state = second.wait_for(
+            lambda: (r := second.rpc("get_request", request["request_id"], xpub=merchant_address))["status"] == 3 and r,
+            what="late attribution",
+        )
+    finally:
+        second.stop()
+    assert state["tx_hashes"] == [tx_hash]
