@@ -9,6 +9,7 @@ import sys
 
 from aiohttp import web
 
+from daemons.eth.chain import redact
 from daemons.eth.config import ConfigError, Settings, load_settings
 from daemons.eth.server import Server
 from daemons.eth.service import Service
@@ -61,7 +62,7 @@ async def serve(settings: Settings) -> int:
         port,
         settings.network,
         settings.chain_id,
-        settings.server,
+        redact(settings.server),
         settings.data_path,
     )
     await stop.wait()

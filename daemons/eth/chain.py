@@ -7,6 +7,7 @@ middleware and parsing included). web3's own retry loop is off, so one call is o
 import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -42,6 +43,12 @@ def hx(value: Any) -> str:
     return "0x" + bytes(value).hex()
 
 
+def redact(url: str) -> str:
+    """scheme://host[:port] only: provider URLs carry API keys in their path or credentials."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+
+
 def address_topic(address: str) -> str:
     return "0x" + "00" * 12 + address[2:].lower()
 
@@ -49,6 +56,8 @@ def address_topic(address: str) -> str:
 class Node:
     def __init__(self, url: str, timeout: float):
         self.timeout = timeout
+        self.url = url
+        self.safe_url = redact(url)
         provider = AsyncHTTPProvider(
             url,
             request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout)},
@@ -68,7 +77,9 @@ class Node:
             raise NodeError(f"no answer within {self.timeout}s") from None
         except (aiohttp.ClientError, OSError, Web3Exception, ValueError) as exc:
             # ValueError: web3 raises it for some malformed or error responses
-            raise NodeError(f"{type(exc).__name__}: {str(exc)[:200]}") from None
+            # messages may quote the endpoint, whose path or credentials can hold a provider's API key
+            message = str(exc).replace(self.url, self.safe_url)[:200]
+            raise NodeError(f"{type(exc).__name__}: {message}") from None
 
     async def chain_id(self) -> int:
         return await self._call(self.w3.eth.chain_id)

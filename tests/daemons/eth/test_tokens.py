@@ -78,3 +78,10 @@ def test_settings(tmp_path):
     for bad in ({"ETH_SERVER": "ws://x"}, {"ETH_NETWORK": "local"}, {"ETH_TOKENS": "[1]"}, {"ETH_TOKENS": '{"A": {}}'}):
         with pytest.raises(ConfigError):
             load_settings({**base, **bad})
+
+
+def test_node_url_is_redacted():
+    from daemons.eth.chain import redact
+
+    assert redact("https://user:secret@mainnet.example.com/v3/0123abcd") == "https://mainnet.example.com"
+    assert redact("http://127.0.0.1:8545/") == "http://127.0.0.1:8545"
