@@ -305,7 +305,9 @@ class Service:
         with self.store.db:
             self.store.db.execute("BEGIN IMMEDIATE")
             taken = self.store.live_tags(address, token.key)
-            last = int(self.store.get_meta(counter_key) or 0)
+            stored = self.store.get_meta(counter_key)
+            # a wallet's first tag is random: tags say nothing about how many requests a merchant makes
+            last = int(stored) if stored is not None else secrets.randbelow(space - 1) + 1
             # Round-robin from the last tag given: a freed tag is handed out again as late as possible, so a
             # payment arriving long after its request's window is unlikely to meet a new request with its tag.
             tag = 0

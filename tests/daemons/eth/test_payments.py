@@ -122,15 +122,14 @@ def test_under_then_topped_up_and_over_payment(daemon, chain, merchant_address):
 
 def test_payment_without_a_live_tag_is_not_attributed(daemon, chain, merchant_address):
     request = daemon.rpc("add_request", "1", xpub=merchant_address)
-    chain.pay_eth(merchant_address, "1")  # the bare price: tag 0, which no request holds
-    tx_hash, _raw = chain.pay_eth(merchant_address, "0.00000001")  # tag 1, held by nobody else (or by this one)
+    other_tag = request["tag"] % 9999 + 1  # held by no request of this wallet
+    bare, _raw = chain.pay_eth(merchant_address, "1")  # the bare price: tag 0, which no request holds
+    stray, _raw = chain.pay_eth(merchant_address, str(Decimal(1) + Decimal(other_tag) / 10**8))
     daemon.wait_for(lambda: len(daemon.rpc("history", xpub=merchant_address)) == 2, what="both transfers")
     history = {h["tx_hash"]: h for h in daemon.rpc("history", xpub=merchant_address)}
-    expected = request["request_id"] if request["tag"] == 1 else None
-    assert history[tx_hash]["request_id"] == expected
+    assert {tx: (h["tag"], h["request_id"]) for tx, h in history.items()} == {bare: (0, None), stray: (other_tag, None)}
     state = daemon.rpc("get_request", request["request_id"], xpub=merchant_address)
-    assert state["status"] == 0
-    assert state["tx_hashes"] == ([tx_hash] if expected else [])
+    assert (state["status"], state["tx_hashes"], Decimal(state["sent_amount"])) == (0, [], 0)
 
 
 def test_payment_after_expiry_is_a_late_payment(daemon, chain, merchant_address):

@@ -108,3 +108,19 @@ def test_sdk_style_calls(daemon, chain, merchant_address):
     assert (status["status"], status["confirmations"]) == (1, 1)
     assert daemon.rpc("get_transaction", tx_hash)["to"] == merchant_address
     assert int(daemon.rpc("get_default_fee")) > 0
+
+
+def test_tags_are_unique_until_exhausted(tmp_path, chain, merchant_address):
+    from daemons.eth.testing import start_daemon
+
+    daemon = start_daemon(tmp_path, chain.node, tokens={"USDT": chain.usdt}, extra_env={"ETH_TAG_DIGITS": "1"})
+    try:
+        requests = [daemon.rpc("add_request", "1", xpub=merchant_address) for _ in range(9)]
+        assert sorted(r["tag"] for r in requests) == list(range(1, 10))
+        assert len({r["amount"] for r in requests}) == 9
+        assert error_of(daemon, "add_request", "1", xpub=merchant_address) == -32023
+        # tags are per asset: the token wallet of the same address has its own nine
+        token_request = daemon.rpc("add_request", "1", xpub={"xpub": merchant_address, "contract": "USDT"})
+        assert token_request["tag"] in range(1, 10)
+    finally:
+        daemon.stop()
