@@ -19,6 +19,7 @@ from daemons.eth.errors import (
     NO_CONFIG_KEY,
     PROCEDURE_NOT_FOUND,
     REQUEST_NOT_FOUND,
+    SPEC_VERSION,
     TX_NOT_FOUND,
     WATCH_ONLY,
     RPCError,
@@ -28,7 +29,6 @@ from daemons.eth.tokens import Token, check_address
 
 MAX_EXPIRY = 10 * 365 * 24 * 3600
 MAX_HISTORY = 1000
-VERSION = "eth-django.1"
 
 METHODS: dict[str, "MethodInfo"] = {}
 ALIASES = {"getrequest": "get_request"}
@@ -119,7 +119,7 @@ class Methods:
 
     @rpc()
     def version(self):
-        return VERSION
+        return SPEC_VERSION
 
     @rpc()
     def get_tip(self):
@@ -145,7 +145,7 @@ class Methods:
             "cursor": tip["cursor"],
             "connected": tip["connected"],
             "synchronized": tip["synchronized"],
-            "version": VERSION,
+            "version": SPEC_VERSION,
             "tokens": self.tokens.export(),
             "total_wallets": len(self.service.wallets),
             "uptime": int(time.time() - self.service.started_at),

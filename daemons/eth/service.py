@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from daemons.eth.chain import Node, NodeError, hx
 from daemons.eth.config import Settings
-from daemons.eth.errors import NETWORK_ERROR, NOT_SYNCED, TAGS_EXHAUSTED, RPCError
+from daemons.eth.errors import NETWORK_ERROR, TAGS_EXHAUSTED, RPCError
 from daemons.eth.events import Hub
 from daemons.eth.store import Payment, Request, Store
 from daemons.eth.tokens import ETHER, Token, check_address, tag_of, with_tag
@@ -284,11 +284,6 @@ class Service:
         )
 
     # requests
-
-    def require_tip(self) -> int:
-        if self.tip is None:
-            raise RPCError(NOT_SYNCED)
-        return self.tip
 
     def add_wallet(self, address: str) -> None:
         if address not in self.wallets:
