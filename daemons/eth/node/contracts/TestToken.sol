@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+// A plain OpenZeppelin ERC-20 with configurable decimals (USDT/USDC use 6), for daemons/eth tests only.
+pragma solidity 0.8.26;
+
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+
+contract TestToken is ERC20 {
+    uint8 private immutable _decimals;
+
+    constructor(string memory name_, string memory symbol_, uint8 decimals_, uint256 supply) ERC20(name_, symbol_) {
+        _decimals = decimals_;
+        _mint(msg.sender, supply);
+    }
+
+    function decimals() public view override returns (uint8) {
+        return _decimals;
+    }
+}

@@ -1,0 +1,151 @@
+"""Assets (native ETH and ERC-20 tokens), amounts in smallest units, addresses, and payment-tag arithmetic.
+
+Amounts are ints of the smallest unit (wei, token units) everywhere inside; decimal strings at the edge.
+A payment tag is a number t in [1, 10**digits) carried by an amount's digits just above `tag_unit`:
+tag_of(v) = (v // tag_unit) % 10**digits. README.md explains why.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+
+from daemons.eth.errors import AMOUNT_TOO_PRECISE, INVALID_ADDRESS, INVALID_PARAMS, UNKNOWN_TOKEN, RPCError
+
+NATIVE = "ETH"
+# The tag's lowest digit sits at this many decimals at most: exchanges send ETH with 8 decimals and
+# stablecoins with up to 6, so a tag below that precision would be rounded away by the buyer's exchange.
+MAX_TAG_DECIMALS = {NATIVE: 8}
+TOKEN_TAG_DECIMALS = 6
+MAX_AMOUNT = 2**256 - 1
+
+# Contracts per chain id. Only official deployments; anything else comes from ETH_TOKENS.
+DEFAULT_TOKENS: dict[int, dict[str, tuple[str, int]]] = {
+    1: {
+        "USDT": ("0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
+        "USDC": ("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+    },
+    11155111: {
+        "USDC": ("0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238", 6),
+    },
+}
+
+
+def check_address(value: object) -> str:
+    """The EIP-55 checksummed form; all-lower/all-upper hex is accepted (it carries no checksum), mixed case
+    must match its checksum."""
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise RPCError(INVALID_ADDRESS, f"Invalid address: {str(value)[:60]!r}")
+    body = value[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(value):
+        raise RPCError(INVALID_ADDRESS, f"Address has a wrong EIP-55 checksum: {value}")
+    return to_checksum_address(value)
+
+
+@dataclass(frozen=True)
+class Token:
+    symbol: str
+    contract: str | None  # None for native ETH
+    decimals: int
+
+    @classmethod
+    def build(cls, symbol: object, contract: object, decimals: object) -> "Token":
+        if not isinstance(symbol, str) or not symbol.isalnum() or len(symbol) > 16:
+            raise ValueError("symbol must be 1-16 letters/digits")
+        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 36:
+            raise ValueError("decimals must be an integer in [0, 36]")
+        if not isinstance(contract, str) or not is_hex_address(contract):
+            raise ValueError("contract must be a 20-byte hex address")
+        return cls(symbol.upper(), to_checksum_address(contract), decimals)
+
+    @property
+    def key(self) -> str:
+        """How the store names the asset: '' for ETH, the lower-case contract for a token."""
+        return self.contract.lower() if self.contract else ""
+
+    @property
+    def tag_unit(self) -> int:
+        places = MAX_TAG_DECIMALS.get(self.symbol, TOKEN_TAG_DECIMALS) if self.contract is None else TOKEN_TAG_DECIMALS
+        return 10 ** max(self.decimals - min(places, self.decimals), 0)
+
+    def parse(self, value: object) -> int:
+        """A decimal amount (str/int/Decimal; float refused: it is not exact) to smallest units."""
+        if value is None or value == "":
+            return 0
+        if isinstance(value, bool) or not isinstance(value, (str, int, Decimal, float)):
+            raise RPCError(INVALID_PARAMS, "amount must be a decimal string or a number")
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise RPCError(INVALID_PARAMS, f"amount is not a number: {str(value)[:50]!r}") from None
+        if not amount.is_finite() or amount < 0:
+            raise RPCError(INVALID_PARAMS, "amount must be a finite, non-negative number")
+        units = amount.scaleb(self.decimals)
+        if units != units.to_integral_value():
+            raise RPCError(AMOUNT_TOO_PRECISE, f"{self.symbol} has {self.decimals} decimals")
+        if units > MAX_AMOUNT:
+            raise RPCError(INVALID_PARAMS, "amount is out of range")
+        return int(units)
+
+    def format(self, units: int) -> str:
+        if self.decimals == 0:
+            return str(units)
+        return format(Decimal(units).scaleb(-self.decimals).quantize(Decimal(1).scaleb(-self.decimals)), "f")
+
+
+ETHER = Token(NATIVE, None, 18)
+
+
+def default_tokens(chain_id: int) -> dict[str, Token]:
+    return {
+        symbol: Token(symbol, to_checksum_address(contract), decimals)
+        for symbol, (contract, decimals) in DEFAULT_TOKENS.get(chain_id, {}).items()
+    }
+
+
+class TokenRegistry:
+    def __init__(self, tokens: Iterable[Token]):
+        self.by_symbol = {t.symbol: t for t in tokens}
+        self.by_contract = {t.key: t for t in self.by_symbol.values()}
+
+    def resolve(self, value: object) -> Token:
+        """ETH for None/''/'ETH'; a token by symbol or contract address; else UNKNOWN_TOKEN."""
+        if value is None or value == "" or (isinstance(value, str) and value.upper() == NATIVE):
+            return ETHER
+        if not isinstance(value, str):
+            raise RPCError(INVALID_PARAMS, "contract must be a token address or symbol")
+        if value.startswith("0x") or value.startswith("0X"):
+            contract = check_address(value)
+            token = self.by_contract.get(contract.lower())
+        else:
+            token = self.by_symbol.get(value.upper())
+        if token is None:
+            raise RPCError(UNKNOWN_TOKEN, f"Unknown token {value[:60]!r} on this chain")
+        return token
+
+    def by_key(self, key: str) -> Token:
+        return ETHER if key == "" else self.by_contract[key]
+
+    def contracts(self) -> list[str]:
+        return [t.contract for t in self.by_symbol.values() if t.contract]
+
+    def export(self) -> list[dict]:
+        return [{"symbol": t.symbol, "contract": t.contract, "decimals": t.decimals} for t in self.by_symbol.values()]
+
+
+def tag_of(units: int, token: Token, digits: int) -> int:
+    return (units // token.tag_unit) % 10**digits
+
+
+def with_tag(minimum: int, tag: int, token: Token, digits: int) -> int:
+    """The smallest amount >= `minimum`, a whole number of tag units, whose tag is `tag`.
+
+    Used for a new request's price and for what is left to pay after a partial payment, so that every amount a
+    buyer is asked to send carries the request's tag. Adds less than 10**digits tag units to `minimum`.
+    """
+    unit = token.tag_unit
+    space = 10**digits
+    base = -(-minimum // unit)  # ceil, in tag units
+    step = (tag - base % space) % space
+    return (base + step) * unit

@@ -1,0 +1,113 @@
+"""The `bitcart` SDK from PyPI (its ETH coin), unchanged, against the ETH daemon and a real ganache node.
+
+The SDK lives in its own venv (tests/daemons/test_sdk.py explains why; its `_sdk_python` makes it).
+"""
+
+import json
+import subprocess
+from decimal import Decimal
+
+import pytest
+
+from daemons.eth.testing import start_daemon
+from tests.daemons.test_sdk import _sdk_python  # one venv for both SDK tests; not rebuilt here
+
+pytestmark = pytest.mark.slow
+
+SDK_SCRIPT = r"""
+import asyncio, json, os, urllib.request
+from decimal import Decimal
+from bitcart import ETH
+
+env = os.environ
+
+
+def node(method, params):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(env["NODE_URL"], data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["result"]
+
+
+async def main():
+    auth = dict(rpc_url=env["DAEMON_URL"], rpc_user=env["DAEMON_LOGIN"], rpc_pass=env["DAEMON_PASSWORD"])
+    eth = ETH(xpub=env["WALLET"], **auth)
+    usdt = ETH(xpub={"xpub": env["WALLET"], "contract": env["USDT"]}, **auth)
+    out = {"spec_version": (await eth.spec)["version"], "valid_key": await eth.validate_key(env["WALLET"])}
+    request = await eth.add_request(0.5, "sdk order", 15)
+    out["request"] = {k: str(v) for k, v in request.items()}
+    token_request = await usdt.add_request(Decimal("12.5"), "token order", 15)
+    out["token_request"] = {k: str(v) for k, v in token_request.items()}
+    out["fetched"] = {k: str(v) for k, v in (await eth.get_request(request["request_id"])).items()}
+    out["balance"] = {k: str(v) for k, v in (await eth.balance()).items()}
+    try:
+        await eth.add_request("0.0000000000000000001")
+    except Exception as exc:
+        out["precise_error"] = type(exc).__name__
+    try:
+        await ETH(xpub=env["WALLET"][:-1] + "0", **auth).add_request(1)
+    except Exception as exc:
+        out["address_error"] = type(exc).__name__
+
+    payments = asyncio.Queue()
+
+    @eth.on("new_payment")
+    async def on_payment(event, address, status, status_str, tx_hashes, sent_amount):
+        await payments.put({"address": address, "status": status, "status_str": status_str,
+                            "tx_hashes": tx_hashes, "sent_amount": sent_amount})
+
+    socket = asyncio.ensure_future(eth.start_websocket(auto_reconnect=False))
+    await asyncio.sleep(0.5)
+    value = int(Decimal(request["amount_ETH"]) * 10**18)
+    out["paid_tx"] = node("eth_sendTransaction", [{"from": env["PAYER"], "to": env["WALLET"], "value": hex(value)}])
+    out["event"] = await asyncio.wait_for(payments.get(), 20)
+    socket.cancel()
+    print(json.dumps(out))
+
+
+asyncio.run(main())
+"""
+
+
+def test_bitcart_sdk_eth_creates_reads_and_hears_about_a_payment(tmp_path, chain, merchant_address):
+    workdir = tmp_path / "sdk"
+    workdir.mkdir()
+    python = _sdk_python(workdir)
+    daemon = start_daemon(tmp_path, chain.node, tokens={"USDT": chain.usdt})
+    try:
+        daemon.wait_for(daemon.synced, what="first scan")
+        script = workdir / "sdk_check.py"
+        script.write_text(SDK_SCRIPT)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "DAEMON_URL": daemon.url,
+            "DAEMON_LOGIN": daemon.login,
+            "DAEMON_PASSWORD": daemon.password,
+            "WALLET": merchant_address,
+            "USDT": chain.usdt,
+            "NODE_URL": chain.node.url,
+            "PAYER": chain.payer,
+        }
+        run = subprocess.run([python, str(script)], cwd=workdir, env=env, capture_output=True, text=True, timeout=90)
+        assert run.returncode == 0, run.stderr[-3000:] + daemon.log()[-2000:]
+        out = json.loads(run.stdout.strip().splitlines()[-1])
+    finally:
+        assert daemon.stop() == 0
+
+    assert out["valid_key"] is True
+    request = out["request"]
+    assert (request["status"], request["status_str"], request["expiry"]) == ("0", "Unpaid", "900")
+    assert Decimal(request["amount_ETH"]) == Decimal("0.5") + Decimal(request["tag"]) / 10**8
+    token_request = out["token_request"]
+    assert Decimal(token_request["amount_USDT"]) == Decimal("12.5") + Decimal(token_request["tag"]) / 10**6
+    assert out["fetched"]["request_id"] == request["request_id"]
+    assert out["balance"] == {"confirmed": "0E-18", "unconfirmed": "0E-18", "unmatured": "0E-18", "lightning": "0"}
+    assert out["precise_error"] == "AmountTooPreciseError"
+    assert out["address_error"] == "InvalidAddressError"
+    assert out["event"] == {
+        "address": request["request_id"],
+        "status": 3,
+        "status_str": "Paid",
+        "tx_hashes": [out["paid_tx"]],
+        "sent_amount": request["amount_ETH"],
+    }
