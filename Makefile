@@ -17,10 +17,17 @@ $(VENV)/.deps-dev: $(VENV)/.deps requirements-dev.txt
 	touch $@
 
 system-deps:
-	WITH_BROWSER=$(WITH_BROWSER) ./scripts/system-deps.sh
+	WITH_BROWSER=$(WITH_BROWSER) WITH_TEST_SERVICES=$(WITH_TEST_SERVICES) ./scripts/system-deps.sh
+
+# The ETH daemon's tests run a real EVM node (ganache) and compile their ERC-20 with solc-js, both
+# from the npm registry, installed exactly as locked (daemons/eth/node/package-lock.json).
+ETH_NODE := daemons/eth/node
+$(ETH_NODE)/node_modules/.package-lock.json: $(ETH_NODE)/package-lock.json
+	$(ETH_NODE)/install.sh
+	touch $@
 
 deps: system-deps $(VENV)/.deps
-deps-dev: system-deps $(VENV)/.deps-dev
+deps-dev: system-deps $(VENV)/.deps-dev $(ETH_NODE)/node_modules/.package-lock.json
 
 run: deps
 	$(PY) manage.py migrate --noinput
@@ -37,6 +44,7 @@ lint: $(VENV)/.deps-dev
 
 # The suite runs on PostgreSQL, like CI (the row-lock and fault tests need it); a skipped test fails it.
 test: WITH_BROWSER ?= 1
+test: WITH_TEST_SERVICES ?= 1
 test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 test: deps-dev test-services lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
