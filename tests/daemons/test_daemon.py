@@ -169,6 +169,19 @@ def test_bad_input_gets_a_spec_code_and_the_daemon_survives(daemon, body, expect
     assert daemon.rpc("get_tip")["synchronized"] is True
 
 
+@pytest.mark.parametrize("method", ["broadcast", "get_tx_size", "get_tx_hash", "get_default_fee"])
+@pytest.mark.parametrize(
+    "raw",
+    ["00", "0200000000", "02000000000100", "zz", "abc", "0g", "", "70736274ff", "cHNidP8BAA==", 5.5, True, None, [1]],
+)
+def test_malformed_transactions_are_invalid_params_and_the_daemon_survives(daemon, method, raw):
+    # Electrum parses lazily and raises its own SerializationError: none of it may reach the caller as -32603.
+    status, code, data = rpc_error(daemon, {"jsonrpc": "2.0", "id": 9, "method": method, "params": [raw]})
+    assert (status, code) == (200, -32602), data
+    assert data["error"]["message"] != "Internal error"
+    assert daemon.rpc("get_tip")["synchronized"] is True
+
+
 @pytest.mark.parametrize(
     ("params", "expected_code"),
     [
