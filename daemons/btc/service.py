@@ -167,16 +167,24 @@ class Service:
         return request
 
     def publish_payment(self, request: Request) -> None:
+        """Bitcart's `new_payment`, field by field: `address` is the request key (Bitcart's daemon sends
+        `str(request_id)` there and its worker matches it against the key `add_request` returned), then
+        status, status_str, tx_hashes, sent_amount. Ours on top, under names neither Bitcart's worker nor the
+        SDK read (both pass only the fields their handler declares): `request_id` (the same key),
+        `payment_address` (the bitcoin address) and `addresses` (it, as a list, like our other address events).
+        Never add a field named `contract`: Bitcart's worker handler declares it and would filter on it."""
         self.hub.publish(
             request.xpub,
             {
                 "event": "new_payment",
-                "address": request.address,
-                "request_id": request.request_id,
+                "address": request.request_id,
                 "status": request.status,
                 "status_str": STATUS_STR.get(request.status, "Unknown"),
                 "tx_hashes": request.tx_hashes,
                 "sent_amount": format_satoshis(request.sent_sat),
+                "request_id": request.request_id,
+                "payment_address": request.address,
+                "addresses": [request.address],
             },
         )
 

@@ -340,15 +340,23 @@ def test_add_request_and_get_request(daemon, sim, xpub, events):
 
     rest = sim.client.pay(first["address"], 20_000)
     event = stream.wait(lambda u, m: u["event"] == "new_payment" and u["status"] == 7)
-    assert (event["address"], event["status_str"], event["sent_amount"]) == (
-        first["address"],
-        "Unconfirmed",
-        "0.00050000",
-    )
-    assert sorted(event["tx_hashes"]) == sorted([partial["txid"], rest["txid"]])
+    # Bitcart's daemon's fields, in its meaning (`address` is the request key), then ours.
+    assert event == {
+        "event": "new_payment",
+        "address": first["request_id"],
+        "status": 7,
+        "status_str": "Unconfirmed",
+        "tx_hashes": sorted([partial["txid"], rest["txid"]]),
+        "sent_amount": "0.00050000",
+        "request_id": first["request_id"],
+        "payment_address": first["address"],
+        "addresses": [first["address"]],
+        "_wallet": xpub,
+        "_currency": "BTC",
+    }
     sim.client.mine(1)
     event = stream.wait(lambda u, m: u["event"] == "new_payment" and u["status"] == 3)
-    assert event["address"] == first["address"]
+    assert (event["address"], event["payment_address"]) == (first["request_id"], first["address"])
     by_id = daemon.rpc("getrequest", first["request_id"], xpub=xpub)
     assert (by_id["status"], by_id["status_str"], by_id["confirmations"]) == (3, "Paid", 1)
     assert daemon.rpc("get_request", second["address"], xpub=xpub)["status"] == 0
@@ -371,8 +379,9 @@ def test_daemon_and_django_derive_the_same_addresses_for_every_script_type(daemo
 def test_expired_request_is_announced_and_reads_expired(daemon, xpub, events):
     stream = events({"xpub": xpub})
     request = daemon.rpc("add_request", amount="0.001", expiry=1, xpub=xpub)
-    event = stream.wait(lambda u, m: u["event"] == "new_payment" and u["address"] == request["address"])
+    event = stream.wait(lambda u, m: u["event"] == "new_payment" and u["address"] == request["request_id"])
     assert (event["status"], event["status_str"], event["tx_hashes"]) == (1, "Expired", [])
+    assert event["payment_address"] == request["address"]
     fetched = daemon.rpc("get_request", request["request_id"], xpub=xpub)
     assert (fetched["status"], fetched["status_str"]) == (1, "Expired")
 
