@@ -383,6 +383,7 @@ class Methods:
             now=now,
         )
         self.chain.add_watched(wallet, [(request.address, Watch(request.idx, request_watch_until, "request"))])
+        self.service.request_created(request.expires_at)
         return self.service.export_request(request)
 
     @rpc(requires_wallet=True)

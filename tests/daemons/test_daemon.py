@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from daemons.btc.testing import start_daemon
+from daemons.btc.testing import PROJECT_ROOT, start_daemon
 from daemons.simulator.testing import start_simulator
 from wallets.keys import derive_receive_address, generate_xpub
 
@@ -48,6 +48,7 @@ class EventStream:
             daemon.ws_url, additional_headers={"Authorization": daemon.auth_header}, open_timeout=5, legacy=True
         )
         self.messages: list[dict] = []
+        self.arrivals: list[float] = []  # time.time() each message was read
         self.lock = threading.Condition()
         if subscribe is not None:
             self.ws.send(json.dumps(subscribe))
@@ -58,6 +59,7 @@ class EventStream:
     def _read(self):
         for text in self.ws:
             with self.lock:
+                self.arrivals.append(time.time())
                 self.messages.append(json.loads(text))
                 self.lock.notify_all()
 
@@ -65,10 +67,15 @@ class EventStream:
         deadline = time.monotonic() + timeout
         with self.lock:
             while True:
-                for message in self.messages:
+                for message, arrived in zip(self.messages, self.arrivals, strict=True):
                     for update in message["updates"]:
                         if predicate(update, message):
-                            return {**update, "_wallet": message["wallet"], "_currency": message["currency"]}
+                            return {
+                                **update,
+                                "_wallet": message["wallet"],
+                                "_currency": message["currency"],
+                                "_arrived": arrived,
+                            }
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(f"no matching event within {timeout}s; got {self.messages}")
@@ -340,6 +347,7 @@ def test_add_request_and_get_request(daemon, sim, xpub, events):
 
     rest = sim.client.pay(first["address"], 20_000)
     event = stream.wait(lambda u, m: u["event"] == "new_payment" and u["status"] == 7)
+    del event["_arrived"]
     # Bitcart's daemon's fields, in its meaning (`address` is the request key), then ours.
     assert event == {
         "event": "new_payment",
@@ -384,6 +392,24 @@ def test_expired_request_is_announced_and_reads_expired(daemon, xpub, events):
     assert event["payment_address"] == request["address"]
     fetched = daemon.rpc("get_request", request["request_id"], xpub=xpub)
     assert (fetched["status"], fetched["status_str"]) == (1, "Expired")
+
+
+def test_requests_expire_on_time_whatever_the_sweep_interval(tmp_path, sim, xpub):
+    process = start_daemon(tmp_path, sim)  # the default 15 s sweep interval
+    try:
+        stream = EventStream(process, {"xpub": xpub})
+        # Created out of deadline order: the timer must re-arm for an earlier deadline.
+        requests = [process.rpc("add_request", amount="0.001", expiry=expiry, xpub=xpub) for expiry in (3, 1, 2)]
+        for request in requests:
+            event = stream.wait(
+                lambda u, m, key=request["request_id"]: u["event"] == "new_payment" and u["address"] == key, timeout=5
+            )
+            assert (event["status"], event["status_str"]) == (1, "Expired")
+            late = event["_arrived"] - request["expiration"]
+            assert 0 < late <= 1.0, (request["expiry"], late)
+        stream.close()
+    finally:
+        assert process.stop() == 0, process.log()[-3000:]
 
 
 def test_unknown_request_is_request_not_found(daemon, xpub):
@@ -465,3 +491,68 @@ def test_mass_unwatch_rebuilds_the_synchronizer_and_only_watched_addresses_repor
     time.sleep(0.5)  # the unwatched payment was broadcast first; give it every chance to (wrongly) show up
     assert not [u for m in stream.messages for u in m["updates"] if u.get("tx") == ignored["txid"]]
     assert "rebuilt address synchronizer" in daemon.log()
+
+
+# events are never lost
+
+# Loaded by the daemon's interpreter (sitecustomize, through PYTHONPATH) to pin down an interleaving that
+# otherwise happens about once in a few hundred payments: Electrum's synchronizer notes "processed a
+# notification" when it dequeues a status, and registers the history request only when the spawned task
+# runs. A 100 ms synchronizer tick landing in between fires "up to date" with nothing pending and clears the
+# note; the history and transaction then arrive, and nothing makes Electrum fire "up to date" again.
+# Delaying the task by more than one tick makes that tick land there every time.
+TICK_BEFORE_HISTORY_REQUEST = """
+import asyncio
+from electrum import synchronizer
+
+_on_address_status = synchronizer.Synchronizer._on_address_status
+
+
+async def _after_a_tick(self, addr, status):
+    await asyncio.sleep(0.15)
+    await _on_address_status(self, addr, status)
+
+
+synchronizer.Synchronizer._on_address_status = _after_a_tick
+"""
+
+
+def pay_right_after_creating(daemon, sim, xpub: str, rounds: int) -> list[float]:
+    """add_request, pay at once, wait (bounded) for that request's new_payment: no block, no other request
+    created meanwhile to wake the daemon. Returns pay -> event seconds per round."""
+    stream = EventStream(daemon, {"xpub": xpub})
+    latencies = []
+    try:
+        for n in range(rounds):
+            request = daemon.rpc("add_request", amount="0.0001", expiry=600, xpub=xpub)
+            started = time.monotonic()
+            paid = sim.client.pay(request["address"], 10_000)
+            event = stream.wait(
+                lambda u, m, key=request["request_id"]: u["event"] == "new_payment" and u["address"] == key, timeout=5
+            )
+            latencies.append(time.monotonic() - started)
+            assert (event["status"], event["tx_hashes"], event["payment_address"]) == (
+                7,
+                [paid["txid"]],
+                request["address"],
+            ), n
+    finally:
+        stream.close()
+    return latencies
+
+
+def test_requests_paid_right_after_creation_always_announce_unconfirmed_without_a_block(daemon, sim, xpub):
+    latencies = pay_right_after_creating(daemon, sim, xpub, rounds=150)
+    assert sorted(latencies)[len(latencies) // 2] < 1, latencies
+
+
+def test_a_synchronizer_tick_before_the_history_request_loses_no_payment(tmp_path, sim, xpub):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(TICK_BEFORE_HISTORY_REQUEST)
+    process = start_daemon(tmp_path, sim, extra_env={"PYTHONPATH": f"{hook}:{PROJECT_ROOT}"})
+    try:
+        process.wait_for(lambda: process.rpc("get_tip")["synchronized"])
+        pay_right_after_creating(process, sim, xpub, rounds=20)
+    finally:
+        assert process.stop() == 0, process.log()[-3000:]
