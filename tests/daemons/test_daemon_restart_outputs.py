@@ -52,6 +52,8 @@ def test_payments_made_while_down_are_found_and_never_concluded_absent(tmp_path,
 
     second = start_daemon(tmp_path, sim)
     try:
+        # HTTP answers before Electrum has connected (-32015 until then: retry, as the reconciliation does).
+        second.wait_for(lambda: second.rpc("get_tip")["connected"])
         found: dict[str, list[dict]] = {}
         deadline = time.monotonic() + 60
         # Like a reconciliation right after the restart: 1000 addresses per call, straight away.
