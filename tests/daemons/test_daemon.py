@@ -111,6 +111,11 @@ def events(daemon):
         stream.close()
 
 
+def public(event: dict) -> dict:
+    """An update as the daemon sent it (without EventStream's _wallet/_currency/_arrived)."""
+    return {key: value for key, value in event.items() if not key.startswith("_")}
+
+
 def rpc_error(daemon, body, **kwargs):
     status, data = daemon.post(body if isinstance(body, bytes) else json.dumps(body).encode(), **kwargs)
     return status, data["error"]["code"], data
@@ -246,7 +251,8 @@ def test_watched_payment_is_pushed_then_confirmed(daemon, sim, xpub, events):
 
     paid = sim.client.pay(addresses[1], 25_000)
     event = stream.wait(lambda u, m: u["event"] == "new_transaction" and u["tx"] == paid["txid"])
-    assert event["addresses"] == [addresses[1]]
+    # Bitcart's daemon's fields (tx; height; height), plus our `addresses`
+    assert public(event) == {"event": "new_transaction", "tx": paid["txid"], "addresses": [addresses[1]]}
     assert event["_wallet"] == xpub and event["_currency"] == "BTC"
 
     outputs = daemon.rpc("get_address_outputs", addresses=[addresses[1], addresses[2]], xpub=xpub)
@@ -258,8 +264,9 @@ def test_watched_payment_is_pushed_then_confirmed(daemon, sim, xpub, events):
     mined = sim.client.mine(1)
     height = outputs["height"] + 1
     event = stream.wait(lambda u, m: u["event"] == "verified_tx" and u["tx"] == paid["txid"])
-    assert (event["height"], event["addresses"]) == (height, [addresses[1]])
-    stream.wait(lambda u, m: u["event"] == "new_block" and u["height"] == height)
+    assert public(event) == {"event": "verified_tx", "tx": paid["txid"], "height": height, "addresses": [addresses[1]]}
+    block = stream.wait(lambda u, m: u["event"] == "new_block" and u["height"] == height)
+    assert (public(block), block["_wallet"]) == ({"event": "new_block", "height": height}, None)
     assert mined  # the simulator answered
     outputs = daemon.rpc("get_address_outputs", addresses=[addresses[1]], xpub=xpub)
     assert outputs["height"] == height
