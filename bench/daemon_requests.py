@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/daemon_requests.py                 # 100k requests, 10k watched (a few minutes)
     .venv/bin/python bench/daemon_requests.py --requests 20000 --watched 5000
+    .venv/bin/python bench/daemon_requests.py --requests 0 --watched 0    # event latencies only (~30 s)
 
 Everything real: the daemon under Debian's python3 with Electrum 4.3.4, connected to the regtest simulator
 (so every new address is also subscribed on the Electrum server, as in production). Latency is measured
@@ -179,16 +180,150 @@ def bench_latency(workdir: Path, sim, rounds: int = 20) -> None:
         daemon.stop()
 
 
+def bench_request_events(workdir: Path, sim, rounds: int = 100, expiring: int = 10) -> None:
+    """What an SDK user waits for: pay -> new_payment (status 7) of a request created just before, over /ws;
+    and how late the expiry new_payment (status 1) comes after the request's `expiration`."""
+    from websockets.sync.client import connect
+
+    xpub = generate_xpub("regtest", "p2wpkh")
+    daemon = start_daemon(workdir / "request-events", sim)  # default settings: 15 s sweep interval
+    try:
+        client = Client(daemon)
+        latencies: list[float] = []
+        late: list[float] = []
+        with connect(daemon.ws_url, additional_headers={"Authorization": daemon.auth_header}) as ws:
+            ws.send(json.dumps({"xpub": xpub}))
+            time.sleep(0.2)
+
+            def wait_payment(key):
+                while True:
+                    for update in json.loads(ws.recv(timeout=15))["updates"]:
+                        if update["event"] == "new_payment" and update["address"] == key:
+                            return update
+
+            for _ in range(rounds):
+                request = client.call("add_request", amount="0.0001", expiry=900, xpub=xpub)
+                t0 = time.perf_counter()
+                sim.client.pay(request["address"], 10_000)
+                assert wait_payment(request["request_id"])["status"] == 7
+                latencies.append((time.perf_counter() - t0) * 1000)
+            expiring_requests = [
+                client.call("add_request", amount="0.001", expiry=1 + n % 3, xpub=xpub) for n in range(expiring)
+            ]
+            deadlines = {r["request_id"]: r["expiration"] for r in expiring_requests}
+            while len(late) < len(deadlines):
+                for update in json.loads(ws.recv(timeout=15))["updates"]:
+                    if update["event"] == "new_payment" and update["address"] in deadlines:
+                        assert update["status"] == 1
+                        late.append(time.time() - deadlines[update["address"]])
+        print(
+            f"pay -> new_payment (request created just before): n={len(latencies)} "
+            f"p50={statistics.median(latencies):.1f} ms p95={percentile(latencies, 95):.1f} ms "
+            f"max={max(latencies):.1f} ms | load {os.getloadavg()[0]:.1f}"
+        )
+        print(
+            f"expiry new_payment after `expiration` (1-3 s requests): n={len(late)} "
+            f"p50={statistics.median(late) * 1000:.0f} ms max={max(late) * 1000:.0f} ms"
+        )
+    finally:
+        daemon.stop()
+
+
+SDK_PYTHON = Path(__file__).resolve().parents[1] / ".venv-sdk" / "bin" / "python"
+SDK_SCRIPT = r"""
+import asyncio, json, os, time, urllib.request
+from bitcart import BTC
+
+env = os.environ
+
+
+def pay(address, amount_sat):
+    body = json.dumps({"address": address, "amount_sat": amount_sat}).encode()
+    request = urllib.request.Request(env["SIM_CONTROL"] + "/pay", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+async def main():
+    btc = BTC(rpc_url=env["DAEMON_URL"], rpc_user=env["DAEMON_LOGIN"], rpc_pass=env["DAEMON_PASSWORD"],
+              xpub=env["XPUB"])
+    loop = asyncio.get_running_loop()
+    waiting = {}
+
+    @btc.on("new_payment")
+    async def on_payment(event, address, status):
+        future = waiting.get(address)
+        if future is not None and not future.done() and status == 7:
+            future.set_result(time.perf_counter())
+
+    socket = asyncio.ensure_future(btc.start_websocket(auto_reconnect=False))
+    await asyncio.sleep(0.5)
+    latencies = []
+    for _ in range(int(env["ROUNDS"])):
+        request = await btc.add_request(0.0001, "bench", 900)
+        waiting[request["request_id"]] = loop.create_future()
+        started = time.perf_counter()
+        await loop.run_in_executor(None, pay, request["address"], 10_000)
+        latencies.append(await asyncio.wait_for(waiting[request["request_id"]], 15) - started)
+    socket.cancel()
+    print(json.dumps(latencies))
+
+
+asyncio.run(main())
+"""
+
+
+def bench_sdk_events(workdir: Path, sim, rounds: int) -> None:
+    """pay -> the `bitcart` SDK's new_payment handler runs (the SDK from PyPI, in .venv-sdk, which
+    tests/daemons/test_sdk.py creates; its import name clashes with this project, hence a subprocess)."""
+    if not SDK_PYTHON.exists():
+        print("pay -> SDK new_payment: skipped (no .venv-sdk; run tests/daemons/test_sdk.py once)")
+        return
+    import subprocess
+
+    daemon = start_daemon(workdir / "sdk-events", sim)
+    try:
+        sdk_dir = workdir / "sdk"
+        sdk_dir.mkdir(exist_ok=True)
+        (sdk_dir / "bench_sdk.py").write_text(SDK_SCRIPT)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "DAEMON_URL": daemon.url,
+            "DAEMON_LOGIN": daemon.login,
+            "DAEMON_PASSWORD": daemon.password,
+            "XPUB": generate_xpub("regtest", "p2wpkh"),
+            "SIM_CONTROL": sim.control_url,
+            "ROUNDS": str(rounds),
+        }
+        run = subprocess.run(
+            [str(SDK_PYTHON), "bench_sdk.py"], cwd=sdk_dir, env=env, capture_output=True, text=True, timeout=600
+        )
+        if run.returncode != 0:
+            raise RuntimeError(run.stderr[-3000:])
+        latencies = [seconds * 1000 for seconds in json.loads(run.stdout.strip().splitlines()[-1])]
+        print(
+            f"pay -> SDK new_payment handler (request created just before): n={len(latencies)} "
+            f"p50={statistics.median(latencies):.1f} ms p95={percentile(latencies, 95):.1f} ms "
+            f"max={max(latencies):.1f} ms | load {os.getloadavg()[0]:.1f}"
+        )
+    finally:
+        daemon.stop()
+
+
 def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--watched", type=int, default=10_000)
+    parser.add_argument("--payments", type=int, default=100, help="pay -> new_payment rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp:
         workdir = Path(tmp)
         sim = start_simulator(workdir / "sim", initial_blocks=1)
         try:
+            bench_request_events(workdir, sim, rounds=args.payments)
+            bench_sdk_events(workdir, sim, rounds=args.payments)
             bench_latency(workdir, sim)
             if args.watched:
                 bench_restart(workdir, sim, args.watched)

@@ -1,7 +1,11 @@
-"""End-to-end payment latency: the simulator pays → the invoice's status has changed in PostgreSQL.
+"""End-to-end payment latency: the simulator pays → the invoice's status has changed in PostgreSQL, and
+→ the buyer's checkout page gets its websocket message.
 
-Every process is real: the regtest chain simulator, the Electrum daemon (Debian's python3 -P), and
-the listener (`manage.py listen`) as a subprocess, on a PostgreSQL database of its own.
+Every process is real: the regtest chain simulator, the Electrum daemon (Debian's python3 -P), the
+listener (`manage.py listen`), the Celery worker, and the web process (uvicorn serving
+bitcart.asgi) as subprocesses, on a PostgreSQL database of its own and Redis (the channel layer). The
+buyer is a websocket client on the web process' `/ws/invoices/<id>`, connected before the payment, as
+the checkout page is.
 
     .venv/bin/python bench/event_latency.py [--payments 200] [--database-url postgres://...]
 
@@ -12,10 +16,12 @@ busy machine are noisy; CPU time is a steadier measure of the work done per even
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -43,7 +49,8 @@ def recreate_database(url: str) -> str:
     import psycopg
 
     parts = urlsplit(url)
-    name = "bitcart_bench_events"
+    # Named after the given database, so that runs against different databases never drop each other's.
+    name = f"{parts.path.strip('/') or 'bitcart'}_bench_events"
     admin = psycopg.connect(urlunsplit((parts.scheme, parts.netloc, "/postgres", "", "")))
     admin.autocommit = True
     with admin.cursor() as cursor:
@@ -70,9 +77,46 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_for(predicate, timeout: float, what: str):
     # A 5 ms poll: a 1 ms one competes with the listener for this 2-core machine's CPU.
     return processes.wait_for(predicate, timeout=timeout, what=what, interval=0.005)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class CheckoutSocket:
+    """The checkout page's websocket, read on a thread: records when the first message arrives."""
+
+    def __init__(self, url: str, origin: str):
+        from websockets.sync.client import connect
+
+        self.ws = connect(url, additional_headers={"Origin": origin}, open_timeout=10, legacy=True)
+        self.arrived: float | None = None
+        self.message: str | None = None
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            message = self.ws.recv(timeout=30)
+        except (TimeoutError, OSError):
+            return
+        self.arrived = time.perf_counter()
+        self.message = str(message)
+
+    def close(self) -> None:
+        self.thread.join(timeout=30)
+        self.ws.close()
 
 
 def main() -> None:
@@ -116,6 +160,16 @@ def main() -> None:
     from wallets.keys import generate_xpub
     from wallets.services import wallet_create
 
+    env["ALLOWED_HOSTS"] = "127.0.0.1,localhost"
+    web_port = free_port()
+    web = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "uvicorn"), "bitcart.asgi:application", "--host", "127.0.0.1"]
+        + ["--port", str(web_port), "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     listener = subprocess.Popen(
         [sys.executable, "manage.py", "listen"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
@@ -154,17 +208,27 @@ def main() -> None:
             invoice_watch(invoice_id=invoice.pk, client=client)
             invoices.append((invoice.pk, invoice.payment_methods.get()))
         time.sleep(2)  # let the listener connect and the daemon subscribe the addresses
+        web_base = f"http://127.0.0.1:{web_port}"
+        wait_for(lambda: port_open(web_port), 30, "the web process listening")
 
         def status(invoice_id: str) -> str:
             return Invoice.objects.values_list("status", flat=True).get(pk=invoice_id)
 
         paid: list[float] = []
+        pushed: list[float] = []
+        missing = 0
         cpu_before = {name: cpu_seconds(p.pid) for name, p in (("listener", listener), ("worker", worker))}
         for invoice_id, method in invoices:
+            buyer = CheckoutSocket(f"ws://127.0.0.1:{web_port}/ws/invoices/{invoice_id}", web_base)
             start = time.perf_counter()
             sim.pay(method.address, method.amount)
             wait_for(lambda: status(invoice_id) != "pending", 30, f"invoice {invoice_id} paid")  # noqa: B023
             paid.append(time.perf_counter() - start)
+            buyer.close()
+            if buyer.arrived is None:
+                missing += 1
+            else:
+                pushed.append(buyer.arrived - start)
         cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in (("listener", listener), ("worker", worker))}
 
         # One block confirms every paid invoice (required confirmations: 1).
@@ -174,7 +238,9 @@ def main() -> None:
         first_at = time.perf_counter() - start if first else 0.0
         wait_for(lambda: not Invoice.objects.exclude(status="complete").exists(), 120, "all invoices complete")
         all_at = time.perf_counter() - start
+        print(f"load average {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
         print(summary("pay → invoice paid (in PostgreSQL)", paid))
+        print(summary("pay → checkout websocket message", pushed) + (f"  MISSING {missing}" if missing else ""))
         print(
             "CPU per payment: "
             + ", ".join(f"{name} {seconds / len(paid) * 1000:.1f} ms" for name, seconds in cpu.items())
@@ -182,9 +248,8 @@ def main() -> None:
         print(f"mine → first invoice complete: {first_at * 1000:.1f} ms")
         print(f"mine → all {len(invoices)} invoices complete (one block): {all_at * 1000:.1f} ms")
     finally:
-        for process in (listener, worker):
-            process.terminate()
-            process.wait(timeout=30)
+        for process in (listener, worker, web):
+            processes.terminate(process, 30)
         daemon.stop()
         simulator.stop()
 

@@ -112,7 +112,11 @@ class Listener:
             if event == "new_block":
                 block = True
             elif event in ADDRESS_EVENTS:
-                found = update.get("addresses") or ([update["address"]] if update.get("address") else [])
+                # Bitcoin addresses are in `addresses` for every address event. Not `address`: in `new_payment`
+                # that is the SDK request's key (Bitcart's contract), not an address.
+                found = update.get("addresses") or []
+                if not isinstance(found, list):
+                    continue
                 addresses.update(a for a in found if isinstance(a, str))
         if addresses and isinstance(xpub, str):
             await sync_to_async(self._db, thread_sensitive=False)(self.on_addresses, xpub, sorted(addresses))

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from electrum import bitcoin, keystore, mnemonic
-from electrum.transaction import Transaction, tx_from_any
+from electrum.transaction import SerializationError, Transaction, tx_from_any
 from electrum.version import ELECTRUM_VERSION
 
 from daemons.btc.chain import Watch, check_address, format_satoshis
@@ -41,6 +41,7 @@ SYNC_WAIT_SHARE = 0.6
 SYNC_POLL = 0.02
 MAX_SUPPLY_SAT = 21_000_000 * 100_000_000
 MAX_EXPIRY = 10 * 365 * 24 * 3600
+MAX_TX_BYTES = 400_000  # a standard transaction's weight limit, in bytes
 
 METHODS: dict[str, "MethodInfo"] = {}
 ALIASES = {"getrequest": "get_request"}
@@ -120,15 +121,31 @@ def parse_txid(value) -> str:
     return value.lower()
 
 
+# What Electrum raises on malformed transaction/PSBT input: SerializationError (and its subclasses) from
+# the parsers, ValueError for text that is neither hex nor base64, and the rest from a structure that
+# parsed but is inconsistent (an output script that cannot be decoded, an input index out of range).
+_TX_PARSE_ERRORS = (SerializationError, ValueError, TypeError, AssertionError, IndexError, KeyError)
+
+
 def parse_tx(value) -> Transaction:
-    if not isinstance(value, (str, dict)):
-        raise RPCError(INVALID_PARAMS, "transaction must be a hex string")
+    """A transaction (raw hex, or a PSBT in hex/base64) whose txid and size can be computed, else -32602.
+
+    Everything the tx methods derive from it is computed here, inside the one guard, so that no input
+    reaches Electrum's parsers outside it (Electrum parses lazily: `00` only fails on first use).
+    """
     if isinstance(value, dict):
         value = value.get("hex")
+    if not isinstance(value, str) or not value.strip():
+        raise RPCError(INVALID_PARAMS, "transaction must be a non-empty hex string")
+    if len(value) > 2 * MAX_TX_BYTES:
+        raise RPCError(INVALID_PARAMS, f"transaction is larger than {MAX_TX_BYTES} bytes")
     try:
-        tx = tx_from_any(value)
+        tx = tx_from_any(value.strip())
         tx.deserialize()
-    except (ValueError, TypeError, AssertionError, IndexError) as exc:
+        tx.txid()
+        tx.estimated_size()
+        tx.is_complete()
+    except _TX_PARSE_ERRORS as exc:
         raise RPCError(INVALID_PARAMS, f"cannot parse transaction: {str(exc)[:200]}")
     return tx
 
@@ -366,6 +383,7 @@ class Methods:
             now=now,
         )
         self.chain.add_watched(wallet, [(request.address, Watch(request.idx, request_watch_until, "request"))])
+        self.service.request_created(request.expires_at)
         return self.service.export_request(request)
 
     @rpc(requires_wallet=True)

@@ -15,6 +15,12 @@ from daemons.btc.store import Request, Store
 
 logger = logging.getLogger("daemons.btc.service")
 
+# An address whose view is incomplete when it changes is looked at again on this schedule (doubling, capped)
+# until its view is complete, whatever Electrum does meanwhile: see Service._recheck_loop.
+RECHECK_FIRST = 0.005
+RECHECK_MAX = 1.0
+EXPIRY_SLACK = 0.005  # wake this long after a request's deadline, so that it has passed
+
 
 def bip21_uri(address: str, amount_sat: int | None, message: str, extra: dict[str, str]) -> str:
     """Electrum's create_bip21_uri without its is_address() re-check (the address is ours, just derived)."""
@@ -35,6 +41,8 @@ class Service:
         self.hub = Hub(settings.polling_cap)
         self.chain = Chain(settings, on_change=self._on_change, on_block=self._on_block)
         self._changes: asyncio.Queue = asyncio.Queue()
+        self._recheck_wakeup = asyncio.Event()
+        self._expiry_wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.started_at = time.time()
 
@@ -47,7 +55,12 @@ class Service:
             except RPCError as exc:  # a row written under another BTC_NETWORK must not stop startup
                 logger.error("skipping stored wallet %s…: %s", xpub[:16], exc)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._change_worker()), loop.create_task(self._sweeper())]
+        self._tasks = [
+            loop.create_task(self._change_worker()),
+            loop.create_task(self._recheck_loop()),
+            loop.create_task(self._expiry_loop()),
+            loop.create_task(self._sweeper()),
+        ]
         for task in self._tasks:
             task.add_done_callback(self._task_done)
 
@@ -102,13 +115,55 @@ class Service:
             return
         complete = self.chain.address_complete(wallet, address)
         if not complete:
-            wallet.deferred.add(address)  # looked at again once the synchronizer is up to date
+            self.defer(wallet, address)
         for txid, state in self.chain.tx_states(wallet, address, complete).items():
             self._announce(wallet, txid, state)
         if watch.source == "request" and complete:
             request = self.store.request_for_address(address)
             if request is not None:
                 self.update_request(wallet, request)
+
+    def defer(self, wallet: Wallet, address: str) -> None:
+        """Look at `address` again once its view is complete. The re-check loop guarantees that this happens:
+        Electrum's own "up to date" callback (Chain._cb_up_to_date) comes sooner sometimes, but not always."""
+        wallet.deferred.add(address)
+        self._recheck_wakeup.set()
+
+    async def _recheck_loop(self) -> None:
+        """Re-check deferred addresses until their view is complete: after RECHECK_FIRST, then doubling up to
+        RECHECK_MAX while some stay incomplete (after a restart, a reconnect), fast again on a new deferral.
+
+        Why not wait for Electrum's `adb_set_up_to_date`: its synchronizer fires it every 100 ms only on a
+        change of "up to date" or if it processed a notification since the last tick, and it notes that when it
+        *dequeues* a status, before the history request is registered. A tick in between reads "up to date",
+        clears the note and fires while nothing is pending yet; the history and the transaction then come, the
+        address is deferred, and no later tick fires again: the change was only seen at the next block.
+        """
+        delay = RECHECK_FIRST
+        while True:
+            if not any(wallet.deferred for wallet in self.chain.wallets.values()):
+                self._recheck_wakeup.clear()
+                await self._recheck_wakeup.wait()
+                delay = RECHECK_FIRST
+            elif self._recheck_wakeup.is_set():
+                delay = RECHECK_FIRST
+            self._recheck_wakeup.clear()
+            await asyncio.sleep(delay)
+            progressed = False
+            for wallet in list(self.chain.wallets.values()):
+                if not wallet.deferred:
+                    continue
+                deferred = wallet.deferred & wallet.watched.keys()
+                waiting = set(self.chain.incomplete(wallet, deferred))
+                wallet.deferred = waiting
+                for address in deferred - waiting:
+                    progressed = True
+                    try:
+                        self.refresh_address(wallet, address)
+                    except sqlite3.Error:  # e.g. disk full: deferred again, retried on the next pass
+                        logger.exception("failed to store a change of %s", address)
+                        wallet.deferred.add(address)
+            delay = RECHECK_FIRST if progressed else min(delay * 2, RECHECK_MAX)
 
     def _announce(self, wallet: Wallet, txid: str, state) -> None:
         previous = wallet.tx_state.get(txid)
@@ -167,16 +222,24 @@ class Service:
         return request
 
     def publish_payment(self, request: Request) -> None:
+        """Bitcart's `new_payment`, field by field: `address` is the request key (Bitcart's daemon sends
+        `str(request_id)` there and its worker matches it against the key `add_request` returned), then
+        status, status_str, tx_hashes, sent_amount. Ours on top, under names neither Bitcart's worker nor the
+        SDK read (both pass only the fields their handler declares): `request_id` (the same key),
+        `payment_address` (the bitcoin address) and `addresses` (it, as a list, like our other address events).
+        Never add a field named `contract`: Bitcart's worker handler declares it and would filter on it."""
         self.hub.publish(
             request.xpub,
             {
                 "event": "new_payment",
-                "address": request.address,
-                "request_id": request.request_id,
+                "address": request.request_id,
                 "status": request.status,
                 "status_str": STATUS_STR.get(request.status, "Unknown"),
                 "tx_hashes": request.tx_hashes,
                 "sent_amount": format_satoshis(request.sent_sat),
+                "request_id": request.request_id,
+                "payment_address": request.address,
+                "addresses": [request.address],
             },
         )
 
@@ -222,6 +285,7 @@ class Service:
                 logger.exception("expiry sweep failed")
 
     def sweep(self, now: float | None = None) -> None:
+        """Drop watched addresses whose `until` passed (their timing is not visible to anyone)."""
         now = time.time() if now is None else now
         expired: dict[str, list[str]] = {}
         for xpub, address in self.store.expire_watched(now):
@@ -230,5 +294,31 @@ class Service:
             wallet = self.chain.wallets.get(xpub)
             if wallet is not None:
                 self.chain.remove_watched(wallet, addresses)
-        for request in self.store.expire_requests(int(now)):
+
+    def request_created(self, expires_at: int | None) -> None:
+        if expires_at is not None:
+            self._expiry_wakeup.set()  # it may be the earliest deadline now
+
+    async def _expiry_loop(self) -> None:
+        """Announce each unpaid request's expiry at its deadline: one timer, always set to the earliest open
+        deadline (an indexed MIN), re-armed when a request is created. At most `sweep_interval` between
+        looks, so a clock jump or a missed wake-up is bounded too."""
+        while True:
+            delay = self.settings.sweep_interval
+            try:
+                self.expire_requests()
+                deadline = self.store.next_request_expiry()
+            except sqlite3.Error:
+                logger.exception("request expiry failed")
+            else:
+                if deadline is not None:
+                    delay = min(max(deadline - time.time(), 0) + EXPIRY_SLACK, delay)
+            self._expiry_wakeup.clear()
+            try:
+                await asyncio.wait_for(self._expiry_wakeup.wait(), delay)
+            except TimeoutError:
+                pass
+
+    def expire_requests(self, now: float | None = None) -> None:
+        for request in self.store.expire_requests(time.time() if now is None else now):
             self.publish_payment(request)

@@ -332,7 +332,11 @@ class Store:
                 ),
             )
 
-    def expire_requests(self, now: int, limit: int = 1000) -> list[Request]:
+    def next_request_expiry(self) -> int | None:
+        """The earliest deadline of an unpaid request (the partial index requests_open makes it one seek)."""
+        return self.conn.execute("SELECT min(expires_at) FROM requests WHERE status = 0").fetchone()[0]
+
+    def expire_requests(self, now: float, limit: int = 1000) -> list[Request]:
         rows = self.conn.execute(
             f"SELECT r.wallet_id, {self._REQUEST_COLUMNS} WHERE r.status = 0 AND r.expires_at < ? LIMIT ?",
             (now, limit),

@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from daemons.btc.testing import start_daemon
+from daemons.btc.testing import PROJECT_ROOT, start_daemon
 from daemons.processes import wait_for
 from daemons.simulator.testing import start_simulator
 from wallets.keys import derive_receive_address, generate_xpub
@@ -49,6 +49,7 @@ class EventStream:
             daemon.ws_url, additional_headers={"Authorization": daemon.auth_header}, open_timeout=5, legacy=True
         )
         self.messages: list[dict] = []
+        self.arrivals: list[float] = []  # time.time() each message was read
         self.lock = threading.Condition()
         if subscribe is not None:
             self.ws.send(json.dumps(subscribe))
@@ -59,6 +60,7 @@ class EventStream:
     def _read(self):
         for text in self.ws:
             with self.lock:
+                self.arrivals.append(time.time())
                 self.messages.append(json.loads(text))
                 self.lock.notify_all()
 
@@ -66,10 +68,15 @@ class EventStream:
         deadline = time.monotonic() + timeout
         with self.lock:
             while True:
-                for message in self.messages:
+                for message, arrived in zip(self.messages, self.arrivals, strict=True):
                     for update in message["updates"]:
                         if predicate(update, message):
-                            return {**update, "_wallet": message["wallet"], "_currency": message["currency"]}
+                            return {
+                                **update,
+                                "_wallet": message["wallet"],
+                                "_currency": message["currency"],
+                                "_arrived": arrived,
+                            }
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(f"no matching event within {timeout}s; got {self.messages}")
@@ -103,6 +110,11 @@ def events(daemon):
     yield open_stream
     for stream in streams:
         stream.close()
+
+
+def public(event: dict) -> dict:
+    """An update as the daemon sent it (without EventStream's _wallet/_currency/_arrived)."""
+    return {key: value for key, value in event.items() if not key.startswith("_")}
 
 
 def rpc_error(daemon, body, **kwargs):
@@ -170,6 +182,19 @@ def test_bad_input_gets_a_spec_code_and_the_daemon_survives(daemon, body, expect
     assert daemon.rpc("get_tip")["synchronized"] is True
 
 
+@pytest.mark.parametrize("method", ["broadcast", "get_tx_size", "get_tx_hash", "get_default_fee"])
+@pytest.mark.parametrize(
+    "raw",
+    ["00", "0200000000", "02000000000100", "zz", "abc", "0g", "", "70736274ff", "cHNidP8BAA==", 5.5, True, None, [1]],
+)
+def test_malformed_transactions_are_invalid_params_and_the_daemon_survives(daemon, method, raw):
+    # Electrum parses lazily and raises its own SerializationError: none of it may reach the caller as -32603.
+    status, code, data = rpc_error(daemon, {"jsonrpc": "2.0", "id": 9, "method": method, "params": [raw]})
+    assert (status, code) == (200, -32602), data
+    assert data["error"]["message"] != "Internal error"
+    assert daemon.rpc("get_tip")["synchronized"] is True
+
+
 @pytest.mark.parametrize(
     ("params", "expected_code"),
     [
@@ -227,7 +252,8 @@ def test_watched_payment_is_pushed_then_confirmed(daemon, sim, xpub, events):
 
     paid = sim.client.pay(addresses[1], 25_000)
     event = stream.wait(lambda u, m: u["event"] == "new_transaction" and u["tx"] == paid["txid"])
-    assert event["addresses"] == [addresses[1]]
+    # Bitcart's daemon's fields (tx; height; height), plus our `addresses`
+    assert public(event) == {"event": "new_transaction", "tx": paid["txid"], "addresses": [addresses[1]]}
     assert event["_wallet"] == xpub and event["_currency"] == "BTC"
 
     outputs = daemon.rpc("get_address_outputs", addresses=[addresses[1], addresses[2]], xpub=xpub)
@@ -239,8 +265,9 @@ def test_watched_payment_is_pushed_then_confirmed(daemon, sim, xpub, events):
     mined = sim.client.mine(1)
     height = outputs["height"] + 1
     event = stream.wait(lambda u, m: u["event"] == "verified_tx" and u["tx"] == paid["txid"])
-    assert (event["height"], event["addresses"]) == (height, [addresses[1]])
-    stream.wait(lambda u, m: u["event"] == "new_block" and u["height"] == height)
+    assert public(event) == {"event": "verified_tx", "tx": paid["txid"], "height": height, "addresses": [addresses[1]]}
+    block = stream.wait(lambda u, m: u["event"] == "new_block" and u["height"] == height)
+    assert (public(block), block["_wallet"]) == ({"event": "new_block", "height": height}, None)
     assert mined  # the simulator answered
     outputs = daemon.rpc("get_address_outputs", addresses=[addresses[1]], xpub=xpub)
     assert outputs["height"] == height
@@ -331,15 +358,24 @@ def test_add_request_and_get_request(daemon, sim, xpub, events):
 
     rest = sim.client.pay(first["address"], 20_000)
     event = stream.wait(lambda u, m: u["event"] == "new_payment" and u["status"] == 7)
-    assert (event["address"], event["status_str"], event["sent_amount"]) == (
-        first["address"],
-        "Unconfirmed",
-        "0.00050000",
-    )
-    assert sorted(event["tx_hashes"]) == sorted([partial["txid"], rest["txid"]])
+    del event["_arrived"]
+    # Bitcart's daemon's fields, in its meaning (`address` is the request key), then ours.
+    assert event == {
+        "event": "new_payment",
+        "address": first["request_id"],
+        "status": 7,
+        "status_str": "Unconfirmed",
+        "tx_hashes": sorted([partial["txid"], rest["txid"]]),
+        "sent_amount": "0.00050000",
+        "request_id": first["request_id"],
+        "payment_address": first["address"],
+        "addresses": [first["address"]],
+        "_wallet": xpub,
+        "_currency": "BTC",
+    }
     sim.client.mine(1)
     event = stream.wait(lambda u, m: u["event"] == "new_payment" and u["status"] == 3)
-    assert event["address"] == first["address"]
+    assert (event["address"], event["payment_address"]) == (first["request_id"], first["address"])
     by_id = daemon.rpc("getrequest", first["request_id"], xpub=xpub)
     assert (by_id["status"], by_id["status_str"], by_id["confirmations"]) == (3, "Paid", 1)
     assert daemon.rpc("get_request", second["address"], xpub=xpub)["status"] == 0
@@ -362,10 +398,29 @@ def test_daemon_and_django_derive_the_same_addresses_for_every_script_type(daemo
 def test_expired_request_is_announced_and_reads_expired(daemon, xpub, events):
     stream = events({"xpub": xpub})
     request = daemon.rpc("add_request", amount="0.001", expiry=1, xpub=xpub)
-    event = stream.wait(lambda u, m: u["event"] == "new_payment" and u["address"] == request["address"])
+    event = stream.wait(lambda u, m: u["event"] == "new_payment" and u["address"] == request["request_id"])
     assert (event["status"], event["status_str"], event["tx_hashes"]) == (1, "Expired", [])
+    assert event["payment_address"] == request["address"]
     fetched = daemon.rpc("get_request", request["request_id"], xpub=xpub)
     assert (fetched["status"], fetched["status_str"]) == (1, "Expired")
+
+
+def test_requests_expire_on_time_whatever_the_sweep_interval(tmp_path, sim, xpub):
+    process = start_daemon(tmp_path, sim)  # the default 15 s sweep interval
+    try:
+        stream = EventStream(process, {"xpub": xpub})
+        # Created out of deadline order: the timer must re-arm for an earlier deadline.
+        requests = [process.rpc("add_request", amount="0.001", expiry=expiry, xpub=xpub) for expiry in (3, 1, 2)]
+        for request in requests:
+            event = stream.wait(
+                lambda u, m, key=request["request_id"]: u["event"] == "new_payment" and u["address"] == key, timeout=5
+            )
+            assert (event["status"], event["status_str"]) == (1, "Expired")
+            late = event["_arrived"] - request["expiration"]
+            assert 0 < late <= 1.0, (request["expiry"], late)
+        stream.close()
+    finally:
+        assert process.stop() == 0, process.log()[-3000:]
 
 
 def test_unknown_request_is_request_not_found(daemon, xpub):
@@ -448,3 +503,68 @@ def test_mass_unwatch_rebuilds_the_synchronizer_and_only_watched_addresses_repor
     time.sleep(0.5)  # the unwatched payment was broadcast first; give it every chance to (wrongly) show up
     assert not [u for m in stream.messages for u in m["updates"] if u.get("tx") == ignored["txid"]]
     assert "rebuilt address synchronizer" in daemon.log()
+
+
+# events are never lost
+
+# Loaded by the daemon's interpreter (sitecustomize, through PYTHONPATH) to pin down an interleaving that
+# otherwise happens about once in a few hundred payments: Electrum's synchronizer notes "processed a
+# notification" when it dequeues a status, and registers the history request only when the spawned task
+# runs. A 100 ms synchronizer tick landing in between fires "up to date" with nothing pending and clears the
+# note; the history and transaction then arrive, and nothing makes Electrum fire "up to date" again.
+# Delaying the task by more than one tick makes that tick land there every time.
+TICK_BEFORE_HISTORY_REQUEST = """
+import asyncio
+from electrum import synchronizer
+
+_on_address_status = synchronizer.Synchronizer._on_address_status
+
+
+async def _after_a_tick(self, addr, status):
+    await asyncio.sleep(0.15)
+    await _on_address_status(self, addr, status)
+
+
+synchronizer.Synchronizer._on_address_status = _after_a_tick
+"""
+
+
+def pay_right_after_creating(daemon, sim, xpub: str, rounds: int) -> list[float]:
+    """add_request, pay at once, wait (bounded) for that request's new_payment: no block, no other request
+    created meanwhile to wake the daemon. Returns pay -> event seconds per round."""
+    stream = EventStream(daemon, {"xpub": xpub})
+    latencies = []
+    try:
+        for n in range(rounds):
+            request = daemon.rpc("add_request", amount="0.0001", expiry=600, xpub=xpub)
+            started = time.monotonic()
+            paid = sim.client.pay(request["address"], 10_000)
+            event = stream.wait(
+                lambda u, m, key=request["request_id"]: u["event"] == "new_payment" and u["address"] == key, timeout=5
+            )
+            latencies.append(time.monotonic() - started)
+            assert (event["status"], event["tx_hashes"], event["payment_address"]) == (
+                7,
+                [paid["txid"]],
+                request["address"],
+            ), n
+    finally:
+        stream.close()
+    return latencies
+
+
+def test_requests_paid_right_after_creation_always_announce_unconfirmed_without_a_block(daemon, sim, xpub):
+    latencies = pay_right_after_creating(daemon, sim, xpub, rounds=150)
+    assert sorted(latencies)[len(latencies) // 2] < 1, latencies
+
+
+def test_a_synchronizer_tick_before_the_history_request_loses_no_payment(tmp_path, sim, xpub):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(TICK_BEFORE_HISTORY_REQUEST)
+    process = start_daemon(tmp_path, sim, extra_env={"PYTHONPATH": f"{hook}:{PROJECT_ROOT}"})
+    try:
+        wait_for(lambda: process.rpc("get_tip")["synchronized"], timeout=EVENT_WAIT)
+        pay_right_after_creating(process, sim, xpub, rounds=20)
+    finally:
+        assert process.stop() == 0, process.log()[-3000:]

@@ -23,7 +23,9 @@ SDK_PYTHON = SDK_VENV / "bin" / "python"
 
 SDK_SCRIPT = r"""
 import asyncio, json, os, sys, urllib.request
-from bitcart import BTC
+from decimal import Decimal
+
+from bitcart import BTC, APIManager
 
 env = os.environ
 
@@ -64,12 +66,44 @@ async def main():
         await payments.put({"address": address, "status": status, "status_str": status_str,
                             "tx_hashes": tx_hashes, "sent_amount": sent_amount})
 
+    # Bitcart's merchants API worker, as it is wired: an APIManager listening on every wallet, the coin
+    # registered under "" with credentials only, a handler with its exact signature
+    # (api/services/payment_processor.py new_payment_handler), and the invoice's lookup_field chosen as
+    # api/services/crud/invoices.py does: add_request's "request_id" if present, else the address.
+    lookup_field = request["request_id"] if "request_id" in request else request["address"]
+    manager = APIManager({"BTC": []})
+    manager.wallets["BTC"][""] = BTC(rpc_url=env["DAEMON_URL"], rpc_user=env["DAEMON_LOGIN"],
+                                     rpc_pass=env["DAEMON_PASSWORD"])
+    worker_seen = asyncio.Queue()
+
+    async def new_payment_handler(instance, event, address, status, status_str, tx_hashes=None,
+                                  sent_amount=Decimal(0), contract=None):
+        await worker_seen.put({"event": event, "address": address, "status": status, "status_str": status_str,
+                               "tx_hashes": tx_hashes, "sent_amount": str(Decimal(sent_amount)),
+                               "contract": contract, "matches_invoice": address == lookup_field,
+                               "instance_xpub": instance.xpub})
+
+    async def new_block_handler(instance, event, height):
+        pass
+
+    manager.add_event_handler("new_payment", new_payment_handler)
+    manager.add_event_handler("new_block", new_block_handler)
+
     socket = asyncio.ensure_future(btc.start_websocket(auto_reconnect=False))
+    worker_socket = asyncio.ensure_future(manager.start_websocket(auto_reconnect=False))
     await asyncio.sleep(0.5)  # the SDK registers its xpub on connect
     paid = pay(request["address"], 100_000)
     out["paid_txid"] = paid["txid"]
     out["event"] = await asyncio.wait_for(payments.get(), 20)
+    out["worker"] = await asyncio.wait_for(worker_seen.get(), 20)
+    out["lookup_field"] = lookup_field
+    # The polling path (get_updates) replayed through the worker's handler: the same shape.
+    polled = await btc.server.get_updates()
+    out["polled_event"] = [u for u in polled if u.get("event") == "new_payment"]
+    await manager.process_updates([dict(u) for u in out["polled_event"]], "BTC", env["XPUB"])
+    out["worker_polled"] = await asyncio.wait_for(worker_seen.get(), 20)
     socket.cancel()
+    worker_socket.cancel()
     print(json.dumps(out))
 
 
@@ -130,10 +164,38 @@ def test_bitcart_sdk_creates_reads_and_hears_about_a_payment(tmp_path):
     assert out["balance"] == {"confirmed": "0E-8", "unconfirmed": "0E-8", "unmatured": "0E-8", "lightning": "0"}
     assert out["precise_error"] == "AmountTooPreciseError"
     assert out["auth_error"] == "UnauthorizedError"
+    # Bitcart's daemon puts the request key in `address` (its worker matches it to the invoice).
     assert out["event"] == {
-        "address": request["address"],
+        "address": request["request_id"],
         "status": 7,
         "status_str": "Unconfirmed",
         "tx_hashes": [out["paid_txid"]],
         "sent_amount": "0.00100000",
     }
+    worker = {
+        "event": "new_payment",
+        "address": request["request_id"],
+        "status": 7,
+        "status_str": "Unconfirmed",
+        "tx_hashes": [out["paid_txid"]],
+        "sent_amount": "0.00100000",
+        "contract": None,
+        "matches_invoice": True,
+        "instance_xpub": xpub,
+    }
+    assert out["lookup_field"] == request["request_id"]
+    assert out["worker"] == worker
+    assert out["worker_polled"] == worker
+    assert out["polled_event"] == [
+        {
+            "event": "new_payment",
+            "address": request["request_id"],
+            "status": 7,
+            "status_str": "Unconfirmed",
+            "tx_hashes": [out["paid_txid"]],
+            "sent_amount": "0.00100000",
+            "request_id": request["request_id"],
+            "payment_address": request["address"],
+            "addresses": [request["address"]],
+        }
+    ]
