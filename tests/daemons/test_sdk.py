@@ -1,25 +1,20 @@
 """The `bitcart` SDK from PyPI, unchanged, against our daemon.
 
-The SDK's import name `bitcart` clashes with this project's package, so it lives in its own venv
-(/work/main/.venv-sdk, created on first run) and runs in a subprocess whose cwd is outside the project.
+It runs in its own venv, in a subprocess (tests/daemons/sdk.py says why).
 """
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from daemons.btc.testing import start_daemon
 from daemons.simulator.testing import start_simulator
+from tests.daemons.sdk import sdk_python
 from wallets.keys import generate_xpub
 
 pytestmark = pytest.mark.slow
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SDK_VENV = PROJECT_ROOT / ".venv-sdk"
-SDK_PYTHON = SDK_VENV / "bin" / "python"
 
 SDK_SCRIPT = r"""
 import asyncio, json, os, sys, urllib.request
@@ -111,29 +106,10 @@ asyncio.run(main())
 """
 
 
-def _sdk_python(workdir: Path) -> Path:
-    check = (
-        subprocess.run([SDK_PYTHON, "-c", "import bitcart.coins.btc"], cwd=workdir, capture_output=True, timeout=60)
-        if SDK_PYTHON.exists()
-        else None
-    )
-    if check is not None and check.returncode == 0:
-        return SDK_PYTHON
-    subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True, timeout=120)
-    install = subprocess.run(
-        [SDK_PYTHON, "-m", "pip", "install", "-q", "bitcart"], cwd=workdir, capture_output=True, text=True, timeout=600
-    )
-    if install.returncode != 0:
-        # An unreachable registry is an install error like any other: the test fails, it is not skipped.
-        output = install.stdout + install.stderr
-        raise AssertionError(f"pip install bitcart failed:\n{output[-3000:]}")
-    return SDK_PYTHON
-
-
 def test_bitcart_sdk_creates_reads_and_hears_about_a_payment(tmp_path):
     workdir = tmp_path / "sdk"
     workdir.mkdir()
-    python = _sdk_python(workdir)
+    python = sdk_python(workdir)
     sim = start_simulator(tmp_path / "sim", initial_blocks=1)
     daemon = start_daemon(tmp_path, sim)
     try:

@@ -1,6 +1,6 @@
 """The `bitcart` SDK from PyPI (its ETH coin), unchanged, against the ETH daemon and a real ganache node.
 
-The SDK lives in its own venv (tests/daemons/test_sdk.py explains why; its `_sdk_python` makes it).
+The SDK lives in its own venv (tests/daemons/sdk.py explains why and makes it).
 """
 
 import json
@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from daemons.eth.testing import start_daemon
-from tests.daemons.test_sdk import _sdk_python  # one venv for both SDK tests; not rebuilt here
+from tests.daemons.sdk import sdk_python
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,7 @@ asyncio.run(main())
 def test_bitcart_sdk_eth_creates_reads_and_hears_about_a_payment(tmp_path, chain, merchant_address):
     workdir = tmp_path / "sdk"
     workdir.mkdir()
-    python = _sdk_python(workdir)
+    python = sdk_python(workdir)
     daemon = start_daemon(tmp_path, chain.node, tokens={"USDT": chain.usdt})
     try:
         daemon.wait_for(daemon.synced, what="first scan")

@@ -1,0 +1,33 @@
+"""The `bitcart` SDK from PyPI, in a venv of its own.
+
+The SDK's import name `bitcart` clashes with this project's package, so it lives in its own venv
+(`.venv-sdk` in the project, created on first use) and runs in a subprocess whose cwd is outside the
+project. Shared by the BTC and ETH daemons' SDK tests.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SDK_VENV = PROJECT_ROOT / ".venv-sdk"
+SDK_PYTHON = SDK_VENV / "bin" / "python"
+
+
+def sdk_python(workdir: Path) -> Path:
+    check = (
+        subprocess.run([SDK_PYTHON, "-c", "import bitcart.coins.btc"], cwd=workdir, capture_output=True, timeout=60)
+        if SDK_PYTHON.exists()
+        else None
+    )
+    if check is not None and check.returncode == 0:
+        return SDK_PYTHON
+    subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True, timeout=120)
+    install = subprocess.run(
+        [SDK_PYTHON, "-m", "pip", "install", "-q", "bitcart"], cwd=workdir, capture_output=True, text=True, timeout=600
+    )
+    if install.returncode != 0:
+        # An unreachable registry is an install error like any other: the test fails, it is not skipped.
+        output = install.stdout + install.stderr
+        raise AssertionError(f"pip install bitcart failed:\n{output[-3000:]}")
+    return SDK_PYTHON
