@@ -198,3 +198,44 @@ def csv_response(*, filename: str, header: Iterable[str], rows: Iterable[Iterabl
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def form_values(form, names) -> dict[str, Any]:
+    """Model field values the (validated) form put on its instance, for the given field names."""
+    concrete = {f.name for f in form.instance._meta.concrete_fields}
+    return {name: getattr(form.instance, name) for name in names if name in concrete and name != "id"}
+
+
+def became(obj, saved) -> None:
+    """The admin goes on with the form's instance (log entry, redirect): make it the saved row."""
+    obj.__dict__.update(saved.__dict__)
+
+
+class ServiceSavedAdmin(OwnerScopedAdmin):
+    """The form validates (with the services' rule functions); the writes are the services':
+    subclasses give `create(obj, values, form)`, `update(obj, changed, form)` and `delete(obj)`.
+    (No per-request state on self: one ModelAdmin instance serves every request.)"""
+
+    def create(self, obj, values: dict[str, Any], form):
+        raise NotImplementedError
+
+    def update(self, obj, changed: dict[str, Any], form) -> None:
+        raise NotImplementedError
+
+    def delete(self, obj) -> None:
+        raise NotImplementedError
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        if self._has_owner() and not change and not request.user.is_superuser:
+            obj.owner = request.user
+        if change:
+            self.update(obj, form_values(form, form.changed_data), form)
+        else:
+            became(obj, self.create(obj, form_values(form, form.cleaned_data), form))
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        self.delete(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for obj in queryset:
+            self.delete(obj)

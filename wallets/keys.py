@@ -8,6 +8,7 @@ Elliptic-curve work is done by coincurve (libsecp256k1).
 
 import hashlib
 import hmac
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -128,8 +129,6 @@ _SCRIPT_HEADERS = {(net, kind.script): header for header, kind in _HEADERS.items
 
 def generate_xpub(network: str = "regtest", script: str = "p2wpkh") -> str:
     """A fresh random account xpub (its private key is thrown away): for sandboxes and tests."""
-    import secrets
-
     private = coincurve.PrivateKey(secrets.token_bytes(32))
     payload = (
         _SCRIPT_HEADERS[(network, script)].to_bytes(4, "big")

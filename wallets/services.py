@@ -1,6 +1,7 @@
 from django.db import IntegrityError, connection, transaction
 
 from bitcart.errors import Conflict, ValidationFailed
+from invoices.selectors import wallet_has_watched_invoices
 from wallets.keys import NETWORKS, parse_xpub
 from wallets.models import Wallet
 
@@ -94,8 +95,6 @@ def wallet_allocate_index(*, wallet_id: str) -> int:
 
 def wallet_delete(*, wallet: Wallet) -> None:
     """Refused while any invoice paid to this wallet is still open or watched."""
-    from invoices.selectors import wallet_has_watched_invoices
-
     with transaction.atomic():
         locked = Wallet.objects.select_for_update().get(pk=wallet.pk)
         if wallet_has_watched_invoices(wallet_id=locked.pk):

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from bitcart.errors import ApplicationError
 from bitcart.money import btc_to_sat, format_btc, to_decimal
+from daemons.simulator.client import SimulatorClient, SimulatorError
 from invoices.sandbox import invoice_simulate_payment
 
 
@@ -32,8 +33,6 @@ class Command(BaseCommand):
                 raise CommandError(f"{exc.message} ({exc.code})") from None
             self.stdout.write(f"paid {format_btc(paid.amount_sat)} BTC to {paid.address}: txid {paid.txid}")
         if mine:
-            from daemons.simulator.client import SimulatorClient, SimulatorError
-
             client = SimulatorClient(f"http://{settings.SIMULATOR_HOST}:{settings.SIMULATOR_CONTROL_PORT}")
             try:
                 result = client.mine(blocks=mine)
