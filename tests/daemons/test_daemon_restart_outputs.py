@@ -54,7 +54,7 @@ def test_payments_made_while_down_are_found_and_never_concluded_absent(tmp_path,
     second = start_daemon(tmp_path, sim)
     try:
         # HTTP answers before Electrum has connected (-32015 until then: retry, as the reconciliation does).
-        second.wait_for(lambda: second.rpc("get_tip")["connected"])
+        wait_for(lambda: second.rpc("get_tip")["connected"], timeout=60, what="Electrum connected")
         found: dict[str, list[dict]] = {}
 
         def ask_again() -> bool:

@@ -14,6 +14,7 @@ from invoices import services
 from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment, PaymentMethod
 from invoices.watch import invoice_watch
 from tests.e2e.checks import expire_now, payments, state, status_changes
+from webhooks.models import WebhookEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 S = InvoiceStatus
@@ -152,17 +153,15 @@ def test_several_transactions_add_up_to_complete(open_invoice, sim):
 def test_a_second_payment_after_complete_is_recorded_as_paid_over(open_invoice, sim):
     """btcpayserver#1828: the address of a complete invoice stays watched, so money sent to it again
     is recorded, reported (a status event, a webhook) and marks the invoice paid_over."""
-    from webhooks.models import WebhookEvent
-
     invoice, method = open_invoice(confirmations=1)
     first = sim.pay(method.address, 100_000)
-    wait_for(lambda: state(invoice.pk)[0] == S.PAID, what="paid")
+    wait_for(lambda: state(invoice.pk)[0] == S.PAID, timeout=WAIT, what="paid")
     sim.mine(blocks=1)
-    wait_for(lambda: state(invoice.pk)[0] == S.COMPLETE, what="complete")
+    wait_for(lambda: state(invoice.pk)[0] == S.COMPLETE, timeout=WAIT, what="complete")
 
     second = sim.pay(method.address, 20_000)
 
-    wait_for(lambda: state(invoice.pk)[1] == E.PAID_OVER, what="paid_over after completion")
+    wait_for(lambda: state(invoice.pk)[1] == E.PAID_OVER, timeout=WAIT, what="paid_over after completion")
     assert state(invoice.pk) == (S.COMPLETE, E.PAID_OVER, Decimal("0.0012"))
     assert sorted(payments(method), key=lambda p: p[2], reverse=True) == [
         (first["txid"], first["vout"], 100_000, 1, Payment.State.CONFIRMED),
@@ -182,5 +181,9 @@ def test_a_second_payment_after_complete_is_recorded_as_paid_over(open_invoice, 
 
     # Its confirmation is still followed (a daemon event for the address), with no new status event.
     sim.mine(blocks=1)
-    wait_for(lambda: (second["txid"], second["vout"], 20_000, 1, "confirmed") in payments(method), what="confirmed")
+    wait_for(
+        lambda: (second["txid"], second["vout"], 20_000, 1, "confirmed") in payments(method),
+        timeout=WAIT,
+        what="confirmed",
+    )
     assert len(status_changes(invoice.pk)) == 3
