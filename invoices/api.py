@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -16,8 +15,9 @@ from accounts.permissions import request_grant
 from accounts.throttling import AnonymousInvoiceThrottle
 from accounts.viewsets import ApiViewSet, list_schema
 from bitcart.errors import ApplicationError, NotFound, TransitionNotAllowed
+from invoices import services
 from invoices.customer import DetailsActor, invoice_details_update
-from invoices.models import Invoice, InvoiceStatus
+from invoices.models import Invoice
 from invoices.payloads import invoice_snapshot
 from invoices.serializers import (
     CustomerUpdateSerializer,
@@ -105,7 +105,7 @@ class InvoiceViewSet(ApiViewSet):
             kwargs["notification_url"] = ""
         if order_id is not None:
             kwargs["order_id"] = order_id
-            invoice, created = invoice_get_or_create_by_order_id(store=store, kwargs=kwargs)
+            invoice, created = services.invoice_get_or_create_by_order_id(store=store, **kwargs)
         else:
             invoice, created = invoice_create(store=store, **kwargs), True
         if not created:
@@ -191,21 +191,3 @@ class InvoiceViewSet(ApiViewSet):
             invoice_mark_invalid(invoice_id=invoice.pk, actor=f"api:{self.request.user.pk}")
         except TransitionNotAllowed:
             pass
-
-
-def invoice_get_or_create_by_order_id(*, store: Store, kwargs: dict[str, Any]) -> tuple[Invoice, bool]:
-    """The store's newest unexpired invoice for this order_id, or a new one.
-
-    The store row is locked first, so two concurrent calls with one order_id make one invoice.
-    """
-    with transaction.atomic():
-        Store.objects.select_for_update().filter(pk=store.pk).first()
-        existing = (
-            Invoice.objects.filter(store=store, order_id=kwargs["order_id"])
-            .exclude(status=InvoiceStatus.EXPIRED)
-            .order_by("-created")
-            .first()
-        )
-        if existing is not None:
-            return existing, False
-        return invoice_create(store=store, **kwargs), True

@@ -5,6 +5,7 @@ from django.db.models import Exists, OuterRef
 from bitcart.errors import NotFound
 from bitcart.models import prefetched
 from invoices.models import Invoice, InvoiceProduct, PaymentMethod
+from stores.models import Store
 
 
 def invoice_lock(invoice_id: str) -> Invoice:
@@ -31,3 +32,9 @@ def invoice_lock_by_method(payment_method_id: str) -> Invoice:
     if not invoice.has_lines:
         prefetched(invoice, invoice_products=[])
     return invoice
+
+
+def store_lock(store_id: str) -> None:
+    """Lock the store row for the rest of the caller's transaction: serialises work per store that
+    no unique constraint can (one open invoice per order id)."""
+    Store.objects.select_for_update().filter(pk=store_id).first()

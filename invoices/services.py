@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -28,7 +29,7 @@ from bitcart.money import (
     validate_price,
 )
 from invoices import effects
-from invoices.locks import invoice_lock, invoice_lock_by_method
+from invoices.locks import invoice_lock, invoice_lock_by_method, store_lock
 from invoices.models import (
     ExceptionStatus,
     Invoice,
@@ -267,6 +268,23 @@ def invoice_create(
         effects.on_invoice_changed(invoice, created.pk)  # the one after-commit fan-out of the event
         # The listener registers the new address with the daemon (watch_recent), no task needed.
     return invoice
+
+
+def invoice_get_or_create_by_order_id(*, store: Store, order_id: str, **fields: Any) -> tuple[Invoice, bool]:
+    """The store's newest unexpired invoice for this order_id, or a new one (Bitcart's rule for
+    shop plugins that post the same order again). The store row is locked first, so two
+    concurrent calls with one order_id make one invoice."""
+    with transaction.atomic():
+        store_lock(store.pk)
+        existing = (
+            Invoice.objects.filter(store=store, order_id=order_id)
+            .exclude(status=InvoiceStatus.EXPIRED)
+            .order_by("-created")
+            .first()
+        )
+        if existing is not None:
+            return existing, False
+        return invoice_create(store=store, order_id=order_id, **fields), True
 
 
 def _required_confirmations(store: Store, wallet: Wallet) -> int:
