@@ -9,16 +9,20 @@ import re
 from collections import OrderedDict
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import FieldError
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, models
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
+from bitcart import errors
 from bitcart.errors import ApplicationError
 
 # DRF's own exceptions → our stable codes (DRF's default_code values are already stable; these rename a few).
@@ -49,9 +53,37 @@ class OutputSerializer(serializers.Serializer):
         return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
 
+# The one place where a domain error becomes an HTTP status: first by code (for the few codes that
+# answer differently from their class), then by the nearest class in the error's MRO.
+HTTP_STATUS_BY_CODE: dict[str, int] = {}
+HTTP_STATUS_BY_CLASS: dict[type[ApplicationError], int] = {
+    errors.ValidationFailed: 422,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.AuthenticationFailed: 401,
+    errors.PermissionDenied: 403,
+    errors.ServiceUnavailable: 503,
+}
+
+
+def http_status(exc: ApplicationError) -> int:
+    if exc.code in HTTP_STATUS_BY_CODE:
+        return HTTP_STATUS_BY_CODE[exc.code]
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS_BY_CLASS:
+            return HTTP_STATUS_BY_CLASS[cls]
+    return 400
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, IntegrityError):
+        translated = integrity_error_to_application_error(exc)
+        if translated is None:
+            return None  # not the client's doing (a NOT NULL slip is a bug): a 500 and a logged trace
+        exc = translated
     if isinstance(exc, ApplicationError):
-        return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.http_status)
+        set_rollback()
+        return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=http_status(exc))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):
@@ -74,6 +106,75 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body["retry_after"] = max(1, int(wait))
     response.data = body
     return response
+
+
+# --- database constraints reached by a client -----------------------------------------------
+# Services check what they can before writing, but two requests can race past any check: the
+# database's constraint decides, and its IntegrityError is the client's conflict, not a crash.
+
+_UNIQUE_VIOLATION, _FOREIGN_KEY_VIOLATION, _CHECK_VIOLATION = "23505", "23503", "23514"
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<columns>[\w., ]+)")
+_SQLITE_CHECK = re.compile(r"CHECK constraint failed: (?P<name>\w+)")
+
+
+def _unique_rules() -> dict[str, tuple[type[models.Model], tuple[str, ...]]]:
+    """Constraint name → (model, field names), for UniqueConstraints and unique=True columns."""
+    rules: dict[str, tuple[type[models.Model], tuple[str, ...]]] = {}
+    for model in apps.get_models():
+        for constraint in model._meta.constraints:
+            if isinstance(constraint, models.UniqueConstraint) and constraint.fields:
+                rules[constraint.name] = (model, tuple(constraint.fields))
+        for field in model._meta.concrete_fields:
+            if field.unique and not field.primary_key:
+                # PostgreSQL's default name for a UNIQUE column constraint.
+                rules[f"{model._meta.db_table}_{field.column}_key"] = (model, (field.name,))
+    return rules
+
+
+def _unique_rule_by_columns(columns: str) -> tuple[type[models.Model], tuple[str, ...]] | None:
+    wanted = [c.strip() for c in columns.split(",")]
+    for model, fields in _unique_rules().values():
+        table = model._meta.db_table
+        names = [f"{table}.{model._meta.get_field(f).column}" for f in fields]  # type: ignore[union-attr]
+        if names == wanted:
+            return model, fields
+    return None
+
+
+def _already_exists(model: type[models.Model], fields: tuple[str, ...]) -> errors.AlreadyExists:
+    # Owner and parent links are the scope of the rule, not what the client can change.
+    shown = [f for f in fields if not model._meta.get_field(f).is_relation] or list(fields)
+    noun = str(model._meta.verbose_name)
+    message = f"A {noun} with this {' and '.join(shown)} already exists"
+    return errors.AlreadyExists(message, extra={"fields": {name: [message] for name in shown}})
+
+
+def integrity_error_to_application_error(exc: IntegrityError) -> ApplicationError | None:
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is not None:  # PostgreSQL (psycopg)
+        constraint = getattr(getattr(cause, "diag", None), "constraint_name", None) or ""
+        if sqlstate == _UNIQUE_VIOLATION:
+            rule = _unique_rules().get(constraint)
+            if rule is not None:
+                return _already_exists(*rule)
+            return errors.AlreadyExists("An object with these values already exists")
+        if sqlstate == _CHECK_VIOLATION:
+            return errors.ValidationFailed(f"The values break the rule {constraint!r}", code="constraint_violated")
+        if sqlstate == _FOREIGN_KEY_VIOLATION:
+            return errors.Conflict("An object this refers to was deleted meanwhile", code="reference_gone")
+        return None
+    message = str(exc)  # SQLite
+    if match := _SQLITE_UNIQUE.search(message):
+        rule = _unique_rule_by_columns(match.group("columns"))
+        if rule is not None:
+            return _already_exists(*rule)
+        return errors.AlreadyExists("An object with these values already exists")
+    if match := _SQLITE_CHECK.search(message):
+        return errors.ValidationFailed(f"The values break the rule {match.group('name')!r}", code="constraint_violated")
+    if "FOREIGN KEY constraint failed" in message:
+        return errors.Conflict("An object this refers to was deleted meanwhile", code="reference_gone")
+    return None
 
 
 class BitcartPagination(LimitOffsetPagination):

@@ -16,7 +16,7 @@ from accounts.permissions import request_grant
 from accounts.throttling import AnonymousInvoiceThrottle
 from accounts.viewsets import ApiViewSet, list_schema
 from bitcart.api import model_update
-from bitcart.errors import ApplicationError, NotFound, TransitionNotAllowed
+from bitcart.errors import NotFound, PermissionDenied, TransitionNotAllowed
 from invoices.locks import invoice_lock
 from invoices.models import Invoice, InvoiceStatus
 from invoices.serializers import (
@@ -31,9 +31,8 @@ from invoices.services import invoice_create, invoice_mark_complete, invoice_mar
 from stores.models import Store
 
 
-class AnonymousInvoicesDisabled(ApplicationError):
+class AnonymousInvoicesDisabled(PermissionDenied):
     code = "anonymous_invoice_creation_disabled"
-    http_status = 403
 
 
 def invoices_queryset() -> QuerySet[Invoice]:

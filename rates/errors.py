@@ -1,11 +1,10 @@
-from bitcart.errors import ApplicationError
+from bitcart.errors import ValidationFailed
 
 
-class RateUnavailable(ApplicationError):
+class RateUnavailable(ValidationFailed):
     """No rate we trust for a pair right now: pricing must be refused, never guessed."""
 
     code = "rate_unavailable"
-    http_status = 422
 
 
 class ProviderError(Exception):
