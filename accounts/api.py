@@ -123,7 +123,7 @@ class TokenViewSet(ApiViewSet):
         services.token_update(token=token, **data.validated_data)
         return Response(_token_data(token))
 
-    @extend_schema(responses=TokenSerializer)
+    @extend_schema(responses={200: TokenSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         token = self.get_object()
         body = _token_data(token)

@@ -86,7 +86,7 @@ class StoreViewSet(ApiViewSet):
                 store.wallets.set(owned_wallets(request, data.validated_data["wallets"]))
         return Response(s.StoreSerializer(self.queryset.get(pk=store.pk)).data)
 
-    @extend_schema(responses=s.StoreSerializer)
+    @extend_schema(responses={200: s.StoreSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         store = self.get_object()
         body = s.StoreSerializer(store).data
@@ -143,7 +143,7 @@ def _child_schema(viewset: type, serializer: Any, create: Any, update: Any) -> t
         "retrieve": {"responses": serializer},
         "create": {"request": create, "responses": {201: serializer}},
         "partial_update": {"request": update, "responses": serializer},
-        "destroy": {"responses": serializer},
+        "destroy": {"responses": {200: serializer}},
     }.items():
         method = getattr(viewset, name)
 

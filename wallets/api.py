@@ -53,7 +53,7 @@ class WalletViewSet(ApiViewSet):
         model_update(wallet, fields=fields)
         return Response(WalletSerializer(wallet).data)
 
-    @extend_schema(responses=WalletSerializer)
+    @extend_schema(responses={200: WalletSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         wallet = self.get_object()
         body = WalletSerializer(wallet).data

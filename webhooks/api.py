@@ -85,7 +85,7 @@ class WebhookEndpointViewSet(ApiViewSet):
         services.webhook_endpoint_update(endpoint=endpoint, **data.validated_data)
         return Response(WebhookEndpointSerializer(endpoint).data)
 
-    @extend_schema(responses=WebhookEndpointSerializer)
+    @extend_schema(responses={200: WebhookEndpointSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         endpoint = self.get_object()
         body = WebhookEndpointSerializer(endpoint).data
