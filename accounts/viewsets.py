@@ -89,9 +89,7 @@ class ApiAutoSchema(AutoSchema):
         if resource:
             parts.append(inspect.cleandoc(resource))
         scope = getattr(view, "scope", None)
-        if scope and action_name in getattr(view, "public_actions", ()):
-            parts.append(f"Anyone may call this; a token of the owner with `{scope}` sees the full object.")
-        elif scope:
+        if scope and action_name not in getattr(view, "public_actions", ()):  # public ones say who may call
             sentence = f"Needs a token with `{scope}` (or `full_control`)."
             if getattr(view, "store_field", None) and scope in SELECTIVE_SCOPES:
                 sentence += f" A token with `{scope}:<store_id>` reaches that store's objects only."

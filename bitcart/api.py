@@ -13,7 +13,7 @@ from django.apps import apps
 from django.core.exceptions import FieldError
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, models
+from django.db import DataError, IntegrityError, models
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from rest_framework import exceptions, serializers
@@ -81,6 +81,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if translated is None:
             return None  # not the client's doing (a NOT NULL slip is a bug): a 500 and a logged trace
         exc = translated
+    elif isinstance(exc, DataError):
+        # SQLSTATE class 22: a value the column cannot hold (a NUL character in text or JSON, a
+        # number out of range) that got past validation; the request is at fault, not the server.
+        exc = errors.ValidationFailed(
+            "A value cannot be stored (invalid characters, or out of range)", code="invalid_value"
+        )
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=http_status(exc))
@@ -320,17 +326,49 @@ def schema_preprocess(endpoints: list) -> list:
     return [e for e in endpoints if not (e[0].endswith("/") and e[0] != "/api/")]
 
 
+def _add_links(paths: dict) -> None:
+    """OpenAPI links from what a POST creates (its `id`) to the operations on that object, so that
+    clients and stateful fuzzers know that `POST /api/stores` → `GET|PATCH|DELETE /api/stores/{id}`."""
+    for path, path_item in paths.items():
+        create = path_item.get("post")
+        if "{" in path or not isinstance(create, dict):
+            continue
+        created = create["responses"].get("201") or create["responses"].get("200")
+        if created is None:
+            continue
+        links: dict[str, dict] = {}
+        for target_path, target_item in paths.items():
+            rest = target_path.removeprefix(f"{path}/{{id}}")
+            if target_path == rest or "{" in rest:
+                continue
+            for method, operation in target_item.items():
+                if isinstance(operation, dict) and "operationId" in operation:
+                    name = "".join(part.title() for part in operation["operationId"].split("_"))
+                    links[name] = {
+                        "operationId": operation["operationId"],
+                        "parameters": {"id": "$response.body#/id"},
+                        "description": f"The `id` of the created object, as `id` of {method.upper()} {target_path}.",
+                    }
+        if links:
+            created["links"] = links
+
+
 def schema_postprocess(result: dict, generator, request, public) -> dict:
-    """One error schema for every operation, and the Idempotency-Key header on every POST/PATCH."""
+    """One error schema for every operation, the Idempotency-Key header on every POST/PATCH, and
+    links from each create to the operations on what it created."""
+    _add_links(result.get("paths", {}))
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = ERROR_SCHEMA
     ref = {"$ref": "#/components/schemas/Error"}
-    for path_item in result.get("paths", {}).values():
+    for path, path_item in result.get("paths", {}).items():
         for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
-            for status in ("400", "401", "403", "404", "409", "422", "429", "503"):
+            # 406: an Accept header asking for anything but JSON. 405: an id that is the name of a
+            # sibling route (DELETE /api/stores/count).
+            statuses = ("400", "401", "403", "404", "406", "409", "422", "429", "503")
+            for status in statuses + (("405",) if "{" in path else ()):
                 responses.setdefault(status, {"description": "Error", "content": {"application/json": {"schema": ref}}})
             if method in ("post", "patch"):
                 operation.setdefault("parameters", []).append(

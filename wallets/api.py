@@ -17,6 +17,11 @@ from wallets.services import wallet_create, wallet_delete
 
 
 class WalletViewSet(ApiViewSet):
+    """A watch-only wallet: the extended public key (xpub) of a wallet you hold the keys of.
+    Invoices are paid to fresh addresses derived from it; the server never holds its private keys.
+    A key can be connected once on this server (409 `wallet_exists`); a wallet with open invoices
+    cannot be deleted (409)."""
+
     scope = scopes.WALLET_MANAGEMENT
     owner_field = "owner"
     store_field = None
