@@ -17,6 +17,7 @@ from bitcart.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from invoices.services import invoice_create
 from rates.errors import RateUnavailable
 from stores.models import Template
 from wallets.keys import generate_xpub
@@ -122,3 +123,19 @@ def test_the_handler_maps_error_classes_to_http(error, status):
     response = exception_handler(error, {})
     assert response is not None
     assert (response.status_code, response.data) == (status, {"detail": "x", "code": error.code})
+
+
+def test_a_nul_character_in_a_query_is_422(client_merchant, store):
+    """PostgreSQL cannot hold NUL in text: the fuzzer's `?query=a%00b` was a 500."""
+    response = client_merchant.get("/api/invoices", {"query": "a\x00b"})
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_value"
+
+
+def test_a_nul_character_in_json_metadata_is_422_and_changes_nothing(client_merchant, store):
+    invoice = invoice_create(store=store, price="0.001", metadata={"a": 1})
+    response = client_merchant.patch(f"/api/invoices/{invoice.pk}", {"metadata": {"note": "x\x00y"}}, format="json")
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_value"
+    invoice.refresh_from_db()
+    assert invoice.metadata == {"a": 1}
