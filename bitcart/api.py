@@ -54,8 +54,12 @@ class OutputSerializer(serializers.Serializer):
 
 
 # The one place where a domain error becomes an HTTP status: first by code (for the few codes that
-# answer differently from their class), then by the nearest class in the error's MRO.
-HTTP_STATUS_BY_CODE: dict[str, int] = {}
+# answer differently from their class), then by the nearest class in the error's MRO, else 400.
+HTTP_STATUS_BY_CODE: dict[str, int] = {
+    # No trustworthy exchange rate now: Bitcart answers pricing it refuses with 422, and clients
+    # (store plugins) expect that rather than a 503 they would retry.
+    "rate_unavailable": 422,
+}
 HTTP_STATUS_BY_CLASS: dict[type[ApplicationError], int] = {
     errors.ValidationFailed: 422,
     errors.NotFound: 404,

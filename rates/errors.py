@@ -1,7 +1,7 @@
-from bitcart.errors import ValidationFailed
+from bitcart.errors import ApplicationError
 
 
-class RateUnavailable(ValidationFailed):
+class RateUnavailable(ApplicationError):
     """No rate we trust for a pair right now: pricing must be refused, never guessed."""
 
     code = "rate_unavailable"

@@ -7,7 +7,7 @@ IntegrityError must reach the API's exception handler, not be hidden by a test t
 import pytest
 from django.db import IntegrityError, transaction
 
-from bitcart.api import exception_handler
+from bitcart.api import exception_handler, integrity_error_to_application_error
 from bitcart.errors import (
     AlreadyExists,
     AuthenticationFailed,
@@ -82,11 +82,9 @@ def test_connecting_a_connected_xpub_is_409(client_merchant, client_other, walle
 
 def test_a_race_past_the_service_check_is_still_409(merchant, wallet):
     """Two requests can both pass a service's check; the constraint's error is the loser's 409."""
-    try:
-        with transaction.atomic():
-            Wallet.objects.create(owner=merchant, name="twin", currency="BTC", network="regtest", xpub=wallet.xpub)
-    except IntegrityError as exc:
-        response = exception_handler(exc, {})
+    with pytest.raises(IntegrityError) as info, transaction.atomic():
+        Wallet.objects.create(owner=merchant, name="twin", currency="BTC", network="regtest", xpub=wallet.xpub)
+    response = exception_handler(info.value, {})
     assert response is not None and response.status_code == 409
     message = "A wallet with this currency and network and xpub already exists"
     assert response.data == {
@@ -98,11 +96,27 @@ def test_a_race_past_the_service_check_is_still_409(merchant, wallet):
 
 def test_an_unrelated_integrity_error_stays_a_server_error(merchant):
     """A NOT NULL slip is our bug, not the client's: it must stay visible as a 500."""
-    try:
-        with transaction.atomic():
-            Wallet.objects.create(owner=merchant, name=None, currency="BTC", network="regtest", xpub=generate_xpub())
-    except IntegrityError as exc:
-        assert exception_handler(exc, {}) is None
+    with pytest.raises(IntegrityError) as info, transaction.atomic():
+        Wallet.objects.create(owner=merchant, name=None, currency="BTC", network="regtest", xpub=generate_xpub())
+    assert exception_handler(info.value, {}) is None
+
+
+def test_sqlite_unique_errors_map_to_the_same_rule():
+    """The embedded default runs on SQLite, whose errors name columns instead of constraints."""
+    for columns in (
+        "stores_template.owner_id, stores_template.name",
+        "stores_template.owner_id, stores_template.store_id, stores_template.name",
+    ):
+        error = integrity_error_to_application_error(IntegrityError(f"UNIQUE constraint failed: {columns}"))
+        assert error is not None
+        assert (error.code, error.message, error.extra) == (
+            "already_exists",
+            NAME_TAKEN,
+            {"fields": {"name": [NAME_TAKEN]}},
+        )
+    assert (
+        integrity_error_to_application_error(IntegrityError("NOT NULL constraint failed: wallets_wallet.name")) is None
+    )
 
 
 @pytest.mark.parametrize(

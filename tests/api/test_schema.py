@@ -18,7 +18,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
+from hypothesis.errors import FlakyStrategyDefinition, Unsatisfiable
 from rest_framework.test import APIClient
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -37,7 +37,9 @@ from webhooks.services import webhook_endpoint_create
 
 EXAMPLES_PER_OPERATION = 50  # positive cases; each operation also gets NEGATIVE_EXAMPLES invalid ones
 NEGATIVE_EXAMPLES = 20
-STATEFUL_SCENARIOS = 60
+STATEFUL_SCENARIOS = 60  # per round, each up to 6 steps
+STATEFUL_STEPS = 300  # rounds run until the stateful phase made this many calls
+STATEFUL_ROUNDS = 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -147,7 +149,7 @@ def _schema():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_schemathesis_finds_no_server_errors_or_schema_violations(fuzz_setup):
+def test_schemathesis_finds_no_server_errors_or_schema_violations(fuzz_setup, merchant):
     secret, objects = fuzz_setup
     headers = {"Authorization": f"Bearer {secret}"}
     schema = _schema()
@@ -200,8 +202,13 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(fuzz_setup):
 
     # Stateful: create objects and follow the schema's links to read, change and delete them.
     class Workflow(schema.as_state_machine()):
+        def setup(self):
+            # A token per scenario: one that lists tokens and deletes the first revokes only its own.
+            _, scenario_secret = token_create(user=merchant, permissions=["full_control"])
+            self.headers = {"Authorization": f"Bearer {scenario_secret}"}
+
         def get_call_kwargs(self, case):
-            return {"headers": headers}
+            return {"headers": self.headers}
 
         def step(self, input):
             if isinstance(input.case.body, dict) and "store_id" in input.case.body:
@@ -217,17 +224,26 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(fuzz_setup):
             except (AssertionError, FailureGroup) as exc:
                 failures.append(f"stateful {case.method} {case.formatted_path}: {str(exc)[:800]}")
 
-    Workflow.run(
-        settings=settings(
-            max_examples=STATEFUL_SCENARIOS,
-            stateful_step_count=6,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-    )
+    # Which links are enabled depends on earlier answers, i.e. on the database, which Hypothesis
+    # cannot replay: when it notices (FlakyStrategyDefinition) the round ends and the next one,
+    # with the next fixed seed, goes on. Failures are recorded as they happen.
+    for round_seed in range(STATEFUL_ROUNDS):
+        if cases["stateful"] >= STATEFUL_STEPS:
+            break
+        Workflow._hypothesis_internal_use_seed = round_seed
+        try:
+            Workflow.run(
+                settings=settings(
+                    max_examples=STATEFUL_SCENARIOS,
+                    stateful_step_count=6,
+                    deadline=None,
+                    database=None,
+                    phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+            )
+        except FlakyStrategyDefinition:
+            continue
     elapsed = time.monotonic() - started
     print(f"schemathesis: {sum(cases.values())} cases in {elapsed:.0f} s; statuses {dict(sorted(statuses.items()))}")
     print("cases per operation:", dict(cases))
@@ -247,4 +263,4 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(fuzz_setup):
     # The run reached the handlers (successes), refused bad input without a 5xx, and followed links.
     assert sum(n for code, n in statuses.items() if code < 300) > 500, statuses
     assert sum(n for code, n in statuses.items() if 400 <= code < 500) > 500, statuses
-    assert cases["stateful"] > STATEFUL_SCENARIOS, cases
+    assert cases["stateful"] >= STATEFUL_STEPS, f"the stateful phase ended early: {dict(stateful_statuses)}"
