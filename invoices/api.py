@@ -164,7 +164,7 @@ class InvoiceViewSet(ApiViewSet):
     def partial_update(self, request: Request, pk: str) -> Response:
         """Changes the merchant's fields of one of your invoices (`order_id`, `metadata`, URLs, buyer
         details); amounts and status are not editable (the batch commands `mark_complete` and
-        `mark_invalid` change the status). Needs a token with `invoice_management`."""
+        `mark_invalid` change the status)."""
         data = InvoiceUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         invoice = self.get_object()

@@ -72,8 +72,8 @@ class StoreViewSet(ApiViewSet):
 
     @extend_schema(request=s.StoreWriteSerializer, responses={201: s.StoreSerializer})
     def create(self, request: Request) -> Response:
-        """Creates a store, optionally paid into some of your wallets (`wallets`: their ids). Needs
-        a token with `store_management` for all stores (or `full_control`)."""
+        """Creates a store, optionally paid into some of your wallets (`wallets`: their ids). A token
+        limited to some stores (`store_management:<store_id>`) cannot create one."""
         if not self.grant().all:
             raise NotFound("Store not found", code="store_not_found")
         data = s.StoreWriteSerializer(data=request.data)

@@ -102,7 +102,7 @@ class WebhookEndpointViewSet(ApiViewSet):
     def rotate_secret(self, request: Request, pk: str) -> Response:
         """Gives the endpoint a new signing secret. For `grace_seconds` (default a day) deliveries
         are signed with both the old and the new one, so receivers can switch without missing
-        any. Needs a token with `webhook_management`."""
+        any."""
         from datetime import timedelta
 
         endpoint = self.get_object()

@@ -83,3 +83,22 @@ def test_batch_response_is_documented(api):
     responses = schema["paths"]["/api/templates/batch"]["post"]["responses"]
     assert set(responses["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1:]) == {"BatchResult"}
     assert responses["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/BatchNotFound")
+
+
+def test_batch_needs_a_token(api, merchant):
+    template = Template.objects.create(owner=merchant, name="t", text="x")
+    response = api.post("/api/templates/batch", {"ids": [template.pk], "command": "delete"}, format="json")
+    assert response.status_code == 401
+    assert Template.objects.count() == 1
+
+
+def test_a_token_for_one_store_reaches_only_that_store(make_client, merchant, store):
+    in_store = Template.objects.create(owner=merchant, store=store, name="a", text="x")
+    owner_wide = Template.objects.create(owner=merchant, name="b", text="x")
+    client = make_client(merchant, [f"template_management:{store.pk}"])
+    response = client.post("/api/templates/batch", {"ids": [in_store.pk, owner_wide.pk], "command": "delete"})
+    assert (response.status_code, response.json()["ids"]) == (404, [owner_wide.pk])
+    assert Template.objects.count() == 2
+    response = client.post("/api/templates/batch", {"ids": [in_store.pk], "command": "delete"})
+    assert response.json() == {"command": "delete", "done": [in_store.pk], "failed": []}
+    assert list(Template.objects.values_list("pk", flat=True)) == [owner_wide.pk]
