@@ -56,6 +56,10 @@ class TokenUpdateSerializer(serializers.Serializer):
 
 
 class TokenViewSet(ApiViewSet):
+    """An API token: a Bearer secret (`Authorization: Bearer bct_...`) holding a list of
+    permissions (`full_control`, `<resource>_management`, or `<resource>_management:<store_id>`
+    for one store). The secret is shown once, when the token is created; only its hash is kept."""
+
     scope = scopes.TOKEN_MANAGEMENT
     owner_field = "user"
     store_field = None
@@ -80,13 +84,12 @@ class TokenViewSet(ApiViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().retrieve(request, *args, **kwargs)
 
-    @extend_schema(
-        request=TokenCreateSerializer,
-        responses={200: TokenCreatedSerializer},
-        description="With email/password: log in and get a token. With a Bearer token and no e-mail: "
-        "derive a token holding at most the caller's permissions.",
-    )
+    @extend_schema(request=TokenCreateSerializer, responses={200: TokenCreatedSerializer})
     def create(self, request: Request) -> Response:
+        """Creates a token and answers with its secret (`access_token`), shown only now. Anyone may
+        call this with an `email` and `password` (log in; rate limited per client). With a Bearer
+        token and no e-mail it derives a token holding at most the calling token's permissions (a
+        token for a plugin, limited to one store)."""
         data = TokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -111,6 +114,8 @@ class TokenViewSet(ApiViewSet):
     @extend_schema(responses=TokenSerializer)
     @action(detail=False, methods=["get"], pagination_class=None)
     def current(self, request: Request) -> Response:
+        """Describes the token this request is made with (its permissions, expiry, last use). Any
+        valid Bearer token may call this; 401 without one."""
         if not isinstance(request.auth, Token):
             raise services.AuthenticationFailed("A Bearer token is required", code="not_authenticated")
         return Response(_token_data(request.auth))
@@ -123,7 +128,7 @@ class TokenViewSet(ApiViewSet):
         services.token_update(token=token, **data.validated_data)
         return Response(_token_data(token))
 
-    @extend_schema(responses=TokenSerializer)
+    @extend_schema(responses={200: TokenSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         token = self.get_object()
         body = _token_data(token)
@@ -165,6 +170,8 @@ class UserMeView(IdempotencyMixin, APIView):
 
     @extend_schema(responses=UserSerializer)
     def get(self, request: Request) -> Response:
+        """The user the request's token (or session) belongs to. Any valid token may call this,
+        whatever its permissions."""
         user: Any = request.user  # authenticated (the default permission)
         return Response(
             UserSerializer(

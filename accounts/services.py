@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import IdempotencyKey, Token
 from accounts.scopes import FULL_CONTROL, SERVER_MANAGEMENT, grant_for, scope_is_valid
-from bitcart.errors import ApplicationError, Conflict, NotFound, ValidationFailed
+from bitcart.errors import AuthenticationFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
 
 TOKEN_PREFIX = "bct_"
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -21,16 +21,6 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 IDEMPOTENCY_STALE_AFTER = timedelta(minutes=5)
 # Only the last-used timestamp of a token is refreshed this often, so auth stays a pure read.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
-
-
-class AuthenticationFailed(ApplicationError):
-    code = "authentication_failed"
-    http_status = 401
-
-
-class PermissionDenied(ApplicationError):
-    code = "permission_denied"
-    http_status = 403
 
 
 def token_hash(secret: str) -> str:

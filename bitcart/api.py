@@ -9,16 +9,20 @@ import re
 from collections import OrderedDict
 from typing import Any
 
+from django.apps import apps
 from django.core.exceptions import FieldError
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError, models
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
+from bitcart import errors
 from bitcart.errors import ApplicationError
 
 # DRF's own exceptions → our stable codes (DRF's default_code values are already stable; these rename a few).
@@ -49,9 +53,47 @@ class OutputSerializer(serializers.Serializer):
         return {name: copy.copy(field) for name, field in self._declared_fields.items()}
 
 
+# The one place where a domain error becomes an HTTP status: first by code (for the few codes that
+# answer differently from their class), then by the nearest class in the error's MRO, else 400.
+HTTP_STATUS_BY_CODE: dict[str, int] = {
+    # No trustworthy exchange rate now: Bitcart answers pricing it refuses with 422, and clients
+    # (store plugins) expect that rather than a 503 they would retry.
+    "rate_unavailable": 422,
+}
+HTTP_STATUS_BY_CLASS: dict[type[ApplicationError], int] = {
+    errors.ValidationFailed: 422,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.AuthenticationFailed: 401,
+    errors.PermissionDenied: 403,
+    errors.ServiceUnavailable: 503,
+}
+
+
+def http_status(exc: ApplicationError) -> int:
+    if exc.code in HTTP_STATUS_BY_CODE:
+        return HTTP_STATUS_BY_CODE[exc.code]
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS_BY_CLASS:
+            return HTTP_STATUS_BY_CLASS[cls]
+    return 400
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, IntegrityError):
+        translated = integrity_error_to_application_error(exc)
+        if translated is None:
+            return None  # not the client's doing (a NOT NULL slip is a bug): a 500 and a logged trace
+        exc = translated
+    elif isinstance(exc, DataError):
+        # SQLSTATE class 22: a value the column cannot hold (a NUL character in text or JSON, a
+        # number out of range) that got past validation; the request is at fault, not the server.
+        exc = errors.ValidationFailed(
+            "A value cannot be stored (invalid characters, or out of range)", code="invalid_value"
+        )
     if isinstance(exc, ApplicationError):
-        return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=exc.http_status)
+        set_rollback()
+        return Response({"detail": exc.message, "code": exc.code, **exc.extra}, status=http_status(exc))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):
@@ -74,6 +116,75 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body["retry_after"] = max(1, int(wait))
     response.data = body
     return response
+
+
+# --- database constraints reached by a client -----------------------------------------------
+# Services check what they can before writing, but two requests can race past any check: the
+# database's constraint decides, and its IntegrityError is the client's conflict, not a crash.
+
+_UNIQUE_VIOLATION, _FOREIGN_KEY_VIOLATION, _CHECK_VIOLATION = "23505", "23503", "23514"
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<columns>[\w., ]+)")
+_SQLITE_CHECK = re.compile(r"CHECK constraint failed: (?P<name>\w+)")
+
+
+def _unique_rules() -> dict[str, tuple[type[models.Model], tuple[str, ...]]]:
+    """Constraint name → (model, field names), for UniqueConstraints and unique=True columns."""
+    rules: dict[str, tuple[type[models.Model], tuple[str, ...]]] = {}
+    for model in apps.get_models():
+        for constraint in model._meta.constraints:
+            if isinstance(constraint, models.UniqueConstraint) and constraint.fields:
+                rules[constraint.name] = (model, tuple(constraint.fields))
+        for field in model._meta.concrete_fields:
+            if field.unique and not field.primary_key:
+                # PostgreSQL's default name for a UNIQUE column constraint.
+                rules[f"{model._meta.db_table}_{field.column}_key"] = (model, (field.name,))
+    return rules
+
+
+def _unique_rule_by_columns(columns: str) -> tuple[type[models.Model], tuple[str, ...]] | None:
+    wanted = [c.strip() for c in columns.split(",")]
+    for model, fields in _unique_rules().values():
+        table = model._meta.db_table
+        names = [f"{table}.{model._meta.get_field(f).column}" for f in fields]  # type: ignore[union-attr]
+        if names == wanted:
+            return model, fields
+    return None
+
+
+def _already_exists(model: type[models.Model], fields: tuple[str, ...]) -> errors.AlreadyExists:
+    # Owner and parent links are the scope of the rule, not what the client can change.
+    shown = [f for f in fields if not model._meta.get_field(f).is_relation] or list(fields)
+    noun = str(model._meta.verbose_name)
+    message = f"A {noun} with this {' and '.join(shown)} already exists"
+    return errors.AlreadyExists(message, extra={"fields": {name: [message] for name in shown}})
+
+
+def integrity_error_to_application_error(exc: IntegrityError) -> ApplicationError | None:
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate is not None:  # PostgreSQL (psycopg)
+        constraint = getattr(getattr(cause, "diag", None), "constraint_name", None) or ""
+        if sqlstate == _UNIQUE_VIOLATION:
+            rule = _unique_rules().get(constraint)
+            if rule is not None:
+                return _already_exists(*rule)
+            return errors.AlreadyExists("An object with these values already exists")
+        if sqlstate == _CHECK_VIOLATION:
+            return errors.ValidationFailed(f"The values break the rule {constraint!r}", code="constraint_violated")
+        if sqlstate == _FOREIGN_KEY_VIOLATION:
+            return errors.Conflict("An object this refers to was deleted meanwhile", code="reference_gone")
+        return None
+    message = str(exc)  # SQLite
+    if match := _SQLITE_UNIQUE.search(message):
+        rule = _unique_rule_by_columns(match.group("columns"))
+        if rule is not None:
+            return _already_exists(*rule)
+        return errors.AlreadyExists("An object with these values already exists")
+    if match := _SQLITE_CHECK.search(message):
+        return errors.ValidationFailed(f"The values break the rule {match.group('name')!r}", code="constraint_violated")
+    if "FOREIGN KEY constraint failed" in message:
+        return errors.Conflict("An object this refers to was deleted meanwhile", code="reference_gone")
+    return None
 
 
 class BitcartPagination(LimitOffsetPagination):
@@ -219,17 +330,49 @@ def schema_preprocess(endpoints: list) -> list:
     return [e for e in endpoints if not (e[0].endswith("/") and e[0] != "/api/")]
 
 
+def _add_links(paths: dict) -> None:
+    """OpenAPI links from what a POST creates (its `id`) to the operations on that object, so that
+    clients and stateful fuzzers know that `POST /api/stores` → `GET|PATCH|DELETE /api/stores/{id}`."""
+    for path, path_item in paths.items():
+        create = path_item.get("post")
+        if "{" in path or not isinstance(create, dict):
+            continue
+        created = create["responses"].get("201") or create["responses"].get("200")
+        if created is None:
+            continue
+        links: dict[str, dict] = {}
+        for target_path, target_item in paths.items():
+            rest = target_path.removeprefix(f"{path}/{{id}}")
+            if target_path == rest or "{" in rest:
+                continue
+            for method, operation in target_item.items():
+                if isinstance(operation, dict) and "operationId" in operation:
+                    name = "".join(part.title() for part in operation["operationId"].split("_"))
+                    links[name] = {
+                        "operationId": operation["operationId"],
+                        "parameters": {"id": "$response.body#/id"},
+                        "description": f"The `id` of the created object, as `id` of {method.upper()} {target_path}.",
+                    }
+        if links:
+            created["links"] = links
+
+
 def schema_postprocess(result: dict, generator, request, public) -> dict:
-    """One error schema for every operation, and the Idempotency-Key header on every POST/PATCH."""
+    """One error schema for every operation, the Idempotency-Key header on every POST/PATCH, and
+    links from each create to the operations on what it created."""
+    _add_links(result.get("paths", {}))
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = ERROR_SCHEMA
     ref = {"$ref": "#/components/schemas/Error"}
-    for path_item in result.get("paths", {}).values():
+    for path, path_item in result.get("paths", {}).items():
         for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
-            for status in ("400", "401", "403", "404", "409", "422", "429", "503"):
+            # 406: an Accept header asking for anything but JSON. 405: an id that is the name of a
+            # sibling route (DELETE /api/stores/count).
+            statuses = ("400", "401", "403", "404", "406", "409", "422", "429", "503")
+            for status in statuses + (("405",) if "{" in path else ()):
                 responses.setdefault(status, {"description": "Error", "content": {"application/json": {"schema": ref}}})
             if method in ("post", "patch"):
                 operation.setdefault("parameters", []).append(

@@ -14,7 +14,7 @@ from accounts import scopes
 from accounts.permissions import request_grant
 from accounts.throttling import AnonymousInvoiceThrottle
 from accounts.viewsets import ApiViewSet, list_schema
-from bitcart.errors import ApplicationError, NotFound, TransitionNotAllowed
+from bitcart.errors import NotFound, PermissionDenied
 from invoices import services
 from invoices.customer import DetailsActor, invoice_details_update
 from invoices.models import Invoice
@@ -30,9 +30,8 @@ from invoices.services import invoice_create, invoice_mark_complete, invoice_mar
 from stores.models import Store
 
 
-class AnonymousInvoicesDisabled(ApplicationError):
+class AnonymousInvoicesDisabled(PermissionDenied):
     code = "anonymous_invoice_creation_disabled"
-    http_status = 403
 
 
 def invoices_queryset() -> QuerySet[Invoice]:
@@ -42,6 +41,11 @@ def invoices_queryset() -> QuerySet[Invoice]:
 
 
 class InvoiceViewSet(ApiViewSet):
+    """An invoice asks a buyer to pay a price, in the store's currency or a crypto, to a fresh
+    address of the store's wallets. Its `status` goes pending → paid (seen) → confirmed → complete
+    (enough confirmations), or expired/invalid; `exception_status` tells paid_partial, paid_over,
+    paid_late. Your webhook endpoints hear about every change."""
+
     scope = scopes.INVOICE_MANAGEMENT
     public_actions = ("retrieve", "create", "customer", "order_id")
     queryset = invoices_queryset()
@@ -121,12 +125,11 @@ class InvoiceViewSet(ApiViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(
-        responses=InvoiceSerializer,
-        description="The owner (with invoice_management) sees everything; anyone else the public view "
-        "(no buyer data, metadata or notification URL).",
-    )
+    @extend_schema(responses=InvoiceSerializer)
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Returns an invoice. Anyone may call this (a checkout page polls it): the owner's token
+        with `invoice_management` gets everything, anyone else the public view, without buyer data,
+        metadata or notification URL."""
         invoice = invoices_queryset().filter(pk=kwargs["pk"]).first()
         if invoice is None:
             raise NotFound("Invoice not found", code="invoice_not_found")
@@ -134,6 +137,10 @@ class InvoiceViewSet(ApiViewSet):
 
     @extend_schema(request=InvoiceCreateSerializer, responses={201: InvoiceSerializer})
     def create(self, request: Request) -> Response:
+        """Creates an invoice for a store: a `price` (with `currency`), or `products` priced by the
+        store. The owner's token with `invoice_management` gets the full invoice; anyone else may
+        create one only where the store allows anonymous invoices (a store page, a POS), is rate
+        limited, gets the public view, and cannot set `notification_url`."""
         data = InvoiceCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(self._create(data), status=status.HTTP_201_CREATED)
@@ -142,10 +149,12 @@ class InvoiceViewSet(ApiViewSet):
         request=InvoiceCreateSerializer,
         responses={200: InvoiceSerializer},
         parameters=[OpenApiParameter("order_id", str, OpenApiParameter.PATH)],
-        description="The store's unexpired invoice with this order_id, or a new one (Bitcart's get-or-create).",
     )
     @action(detail=False, methods=["post"], url_path=r"order_id/(?P<order_id>[^/]{1,255})", pagination_class=None)
     def order_id(self, request: Request, order_id: str) -> Response:
+        """Bitcart's get-or-create: the store's unexpired invoice with this `order_id`, or a new one
+        made from the body. Two concurrent calls with one order id make one invoice. Who may call it
+        is as for creating an invoice."""
         data = InvoiceCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(self._create(data, order_id=order_id))
@@ -156,6 +165,9 @@ class InvoiceViewSet(ApiViewSet):
         description="The owner's edit. Buyer fields change only while the invoice is pending (409 after).",
     )
     def partial_update(self, request: Request, pk: str) -> Response:
+        """Changes the merchant's fields of one of your invoices (`order_id`, `metadata`, URLs, buyer
+        details); amounts and status are not editable (the batch commands `mark_complete` and
+        `mark_invalid` change the status)."""
         data = InvoiceUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         invoice = self.get_object()
@@ -171,6 +183,9 @@ class InvoiceViewSet(ApiViewSet):
     )
     @action(detail=True, methods=["patch"], pagination_class=None)
     def customer(self, request: Request, pk: str) -> Response:
+        """The buyer's details for an invoice (e-mail, shipping address, notes), from the checkout
+        page. Anyone may call this, but only fields still empty are filled in; nothing given here
+        overwrites what is already there."""
         data = CustomerUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         invoice = Invoice.objects.select_related("store").filter(pk=pk).first()
@@ -180,14 +195,10 @@ class InvoiceViewSet(ApiViewSet):
         invoice_details_update(invoice_id=pk, actor=actor, **data.validated_data)
         return Response(self._represent(invoices_queryset().get(pk=pk)))
 
+    # An invoice the command does not apply to raises TransitionNotAllowed: the batch answer lists
+    # it under `failed` with that code (Bitcart skipped it silently).
     def batch_mark_complete(self, invoice: Invoice, options: dict) -> None:
-        try:
-            invoice_mark_complete(invoice_id=invoice.pk, actor=f"api:{self.request.user.pk}")
-        except TransitionNotAllowed:
-            pass  # Bitcart's batch skips invoices the command does not apply to
+        invoice_mark_complete(invoice_id=invoice.pk, actor=f"api:{self.request.user.pk}")
 
     def batch_mark_invalid(self, invoice: Invoice, options: dict) -> None:
-        try:
-            invoice_mark_invalid(invoice_id=invoice.pk, actor=f"api:{self.request.user.pk}")
-        except TransitionNotAllowed:
-            pass
+        invoice_mark_invalid(invoice_id=invoice.pk, actor=f"api:{self.request.user.pk}")

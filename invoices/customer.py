@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 
-from bitcart.errors import ApplicationError, Conflict, ValidationFailed
+from bitcart.errors import Conflict, PermissionDenied, ValidationFailed
 from invoices.locks import invoice_lock
 from invoices.models import Invoice, InvoiceStatus
 
@@ -48,9 +48,8 @@ class DetailsActor(StrEnum):
     OWNER = "owner"
 
 
-class FieldNotAllowed(ApplicationError):
+class FieldNotAllowed(PermissionDenied):
     code = "field_not_allowed"
-    http_status = 403
 
 
 def _clean_email(value: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from bitcart.errors import ApplicationError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from bitcart.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from daemons.simulator.client import SimulatorClient, SimulatorError, SimulatorUnavailable
 from invoices.checkout import checkout_methods
 from invoices.models import Invoice, InvoiceStatus
@@ -19,11 +19,10 @@ logger = logging.getLogger(__name__)
 SIMULATOR_TIMEOUT = 5  # seconds; the checkout button waits for it
 
 
-class NotSandbox(ApplicationError):
+class NotSandbox(NotFound):
     """Simulated payments exist only in the regtest sandbox: elsewhere there is nothing to call."""
 
     code = "not_sandbox"
-    http_status = 404
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from bitcart.api import http_status
 from bitcart.errors import ApplicationError
 from bitcart.money import quantize
 from invoices.checkout import (
@@ -187,7 +188,7 @@ def checkout_customer(request: HttpRequest, invoice_id: str) -> HttpResponse:
     try:
         invoice_details_update(invoice_id=invoice.pk, actor=DetailsActor.PUBLIC, **changes)
     except ApplicationError as exc:
-        return _render_checkout(request, _get_invoice(invoice_id), error=exc.message, status=exc.http_status)
+        return _render_checkout(request, _get_invoice(invoice_id), error=exc.message, status=http_status(exc))
     return redirect(_checkout_url(invoice.pk, request), permanent=False)
 
 
@@ -204,7 +205,7 @@ def checkout_simulate(request: HttpRequest, invoice_id: str) -> HttpResponse:
         invoice_simulate_payment(invoice_id=invoice.pk, method_id=request.POST.get("method") or None)
         outcome = "sent"
     except ApplicationError as exc:
-        outcome, status = SIMULATE_OUTCOMES.get(exc.code, "refused"), exc.http_status
+        outcome, status = SIMULATE_OUTCOMES.get(exc.code, "refused"), http_status(exc)
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"outcome": outcome, "message": SIMULATE_MESSAGES[outcome]()}, status=status)
     return redirect(_checkout_url(invoice.pk, request, simulated=outcome))

@@ -5,7 +5,6 @@ class RateUnavailable(ApplicationError):
     """No rate we trust for a pair right now: pricing must be refused, never guessed."""
 
     code = "rate_unavailable"
-    http_status = 422
 
 
 class ProviderError(Exception):

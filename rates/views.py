@@ -32,7 +32,9 @@ class CryptoRateView(APIView):
             OpenApiParameter("fiat_currency", str, description="Fiat currency code", default="USD"),
         ],
         responses={200: OpenApiTypes.NUMBER, 422: OpenApiTypes.OBJECT},
-        description="Fiat units per 1 BTC under the default rules; 422 rate_unavailable or unsupported_currency.",
+        description="The exchange rate: fiat units per 1 BTC under the server's default rules, as a bare "
+        "JSON number (as in Bitcart). Anyone may call this. 422 `rate_unavailable` when no trustworthy "
+        "rate is known now, `unsupported_currency` for an unknown currency.",
     )
     def get(self, request: Request) -> HttpResponse:
         quote = services.rate_get(
@@ -55,6 +57,10 @@ class StoreRatesView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("currencies", str, required=True, description="e.g. BTC_USD,BTC_EUR")],
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 422: OpenApiTypes.OBJECT},
+        description="Your store's exchange rates under its own rate rules, one entry per requested pair "
+        "(`currencies=BTC_USD,BTC_EUR`, at most 50): a decimal string `rate` with its `source`, or a "
+        "`code` and `message` for a pair that failed (the others still answer). Needs a token with "
+        "`store_management` for that store.",
     )
     def get(self, request: Request, store_id: str) -> Response:
         store = selectors.store_get_owned(store_id=store_id, user=request.user)

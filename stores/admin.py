@@ -301,7 +301,7 @@ class TemplateForm(ScopedModelForm):
         try:
             services.template_validate(owner_id=owner.pk, store=store, name=name, exclude_id=self.instance.pk)
         except ApplicationError as exc:
-            self.add_error("name" if exc.code == "template_exists" else "store", exc.message)
+            self.add_error("name" if exc.code == "already_exists" else "store", exc.message)
         return cleaned
 
 

@@ -34,6 +34,11 @@ def owned_wallets(request: Request, wallet_ids: list[str]) -> list[Wallet]:
 
 
 class StoreViewSet(ApiViewSet):
+    """A store sells in one default currency and is paid into its wallets. Its checkout settings
+    (expiry, confirmations needed, underpaid tolerance, anonymous invoice creation) apply to every
+    invoice made for it; products, discounts, notification providers, templates and webhook
+    endpoints belong to a store."""
+
     scope = scopes.STORE_MANAGEMENT
     owner_field = "owner"
     store_field = "pk"
@@ -49,8 +54,11 @@ class StoreViewSet(ApiViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(responses=s.StoreSerializer, description="The owner sees everything; anyone else the public view.")
+    @extend_schema(responses=s.StoreSerializer)
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Returns a store. Anyone may call this: the owner's token with `store_management` gets the
+        whole store, anyone else its public view (name, currency, checkout settings) for a checkout
+        page."""
         store = self.owned_queryset().filter(pk=kwargs["pk"]).first()
         if store is not None:
             return Response(s.StoreSerializer(store).data)
@@ -61,6 +69,8 @@ class StoreViewSet(ApiViewSet):
 
     @extend_schema(request=s.StoreWriteSerializer, responses={201: s.StoreSerializer})
     def create(self, request: Request) -> Response:
+        """Creates a store, optionally paid into some of your wallets (`wallets`: their ids). A token
+        limited to some stores (`store_management:<store_id>`) cannot create one."""
         if not self.grant().all:
             raise NotFound("Store not found", code="store_not_found")
         data = s.StoreWriteSerializer(data=request.data)
@@ -82,7 +92,7 @@ class StoreViewSet(ApiViewSet):
         )
         return Response(s.StoreSerializer(self.queryset.get(pk=store.pk)).data)
 
-    @extend_schema(responses=s.StoreSerializer)
+    @extend_schema(responses={200: s.StoreSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         store = self.get_object()
         body = s.StoreSerializer(store).data
@@ -94,8 +104,8 @@ class StoreViewSet(ApiViewSet):
 
 
 class _StoreChildViewSet(ApiViewSet):
-    """Products, discounts, notifications: each belongs to one store of the caller. Subclasses
-    name their services (stores.services): create(store=, **fields), update(<obj>=, **fields), delete."""
+    # Products, discounts, notifications: each belongs to one store of the caller. Subclasses name
+    # their services (stores.services): create(store=, **fields), update(<obj>=, **fields), delete.
 
     create_serializer: Any
     update_serializer: Any
@@ -142,7 +152,7 @@ def _child_schema(viewset: type, serializer: Any, create: Any, update: Any) -> t
         "retrieve": {"responses": serializer},
         "create": {"request": create, "responses": {201: serializer}},
         "partial_update": {"request": update, "responses": serializer},
-        "destroy": {"responses": serializer},
+        "destroy": {"responses": {200: serializer}},
     }.items():
         method = getattr(viewset, name)
 
@@ -156,6 +166,10 @@ def _child_schema(viewset: type, serializer: Any, create: Any, update: Any) -> t
 
 
 class ProductViewSet(_StoreChildViewSet):
+    """A product of one of your stores: name, price in the store's currency, stock (`quantity`, -1
+    for unlimited) and status. Invoices created with `products` are priced from them and reserve
+    stock; creating one needs the `store_id` of one of your stores."""
+
     scope = scopes.PRODUCT_MANAGEMENT
     queryset = Product.objects.select_related("store")
     serializer_class = s.ProductSerializer
@@ -176,6 +190,10 @@ class ProductViewSet(_StoreChildViewSet):
 
 
 class DiscountViewSet(_StoreChildViewSet):
+    """A discount of one of your stores: a percentage off, valid until `end_date` (and for the
+    listed `currencies`, if any), applied to an invoice created with its `promocode`. Creating one
+    needs the `store_id` of one of your stores."""
+
     scope = scopes.DISCOUNT_MANAGEMENT
     queryset = Discount.objects.all()
     serializer_class = s.DiscountSerializer
@@ -196,6 +214,10 @@ class DiscountViewSet(_StoreChildViewSet):
 
 
 class NotificationViewSet(_StoreChildViewSet):
+    """A notification provider of one of your stores: an Apprise URL (e.g. `mailto://...`,
+    `json://host/path`) told about the store's paid invoices. Creating one needs the `store_id` of
+    one of your stores."""
+
     scope = scopes.NOTIFICATION_MANAGEMENT
     queryset = NotificationProvider.objects.all()
     serializer_class = s.NotificationSerializer
@@ -216,7 +238,10 @@ class NotificationViewSet(_StoreChildViewSet):
 
 
 class TemplateViewSet(_StoreChildViewSet):
-    """Templates belong to their user, optionally narrowed to one of the user's stores."""
+    """A text template for e-mails and notifications, yours or one of your stores' (`store_id`).
+    A store's template overrides yours of the same name, which overrides the default. Names are
+    unique per store and among your templates without a store: a taken name answers 409
+    `already_exists`."""
 
     scope = scopes.TEMPLATE_MANAGEMENT
     owner_field = "owner"

@@ -133,7 +133,16 @@ class Template(models.Model):
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["owner", "store", "name"], name="template_unique_name")]
+        constraints = [
+            # One name per store, and one among the owner's store-less templates (a plain unique
+            # over (owner, store, name) would let NULL stores repeat a name).
+            models.UniqueConstraint(
+                fields=["owner", "store", "name"], condition=models.Q(store__isnull=False), name="template_unique_name"
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=models.Q(store__isnull=True), name="template_unique_owner_name"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -6,8 +6,8 @@ The API, the admin and the store pages call these; each rule lives here once:
 - a store uses only wallets of its owner;
 - a discount's currencies are known codes, normalized;
 - a notification provider's URL is an Apprise URL (scheme://...);
-- a template's name is unique per owner and store (also for the owner-wide templates, store NULL,
-  which the database constraint lets repeat), and its store is one of the owner's.
+- a template's name is unique per owner and store (owner-wide templates, store NULL, included: a
+  partial unique constraint holds it too, so a race ends in a 409), and its store is one of the owner's.
 """
 
 from collections.abc import Iterable
@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Model, ProtectedError, RestrictedError
 from django.utils import timezone
 
-from bitcart.errors import Conflict, ValidationFailed
+from bitcart.errors import AlreadyExists, Conflict, ValidationFailed
 from bitcart.money import normalize_currency, validate_price
 from stores.models import Discount, NotificationProvider, Product, Store, Template
 
@@ -224,7 +224,9 @@ def template_validate(*, owner_id: Any, store: Store | None, name: str, exclude_
         raise ValidationFailed("A template can only belong to a store of its owner", code="store_not_found")
     duplicates = Template.objects.filter(owner_id=owner_id, store=store, name=name).exclude(pk=exclude_id)
     if duplicates.exists():
-        raise Conflict("A template with this name already exists for this store", code="template_exists")
+        # The same answer the API gives when the unique constraint itself refuses (a lost race).
+        message = "A template with this name already exists"
+        raise AlreadyExists(message, extra={"fields": {"name": [message]}})
 
 
 def template_create(*, owner, store: Store | None, name: str, text: str) -> Template:

@@ -499,7 +499,7 @@ def test_template_owner_is_set_and_names_are_unique(a_client, merchant, store):
     assert Template.objects.get().owner == merchant
     response = a_client.post(url("stores_template_add"), data)
     assert response.context["adminform"].form.errors["name"] == [
-        "A template with this name already exists for this store"
+        "A template with this name already exists"
     ]
     assert Template.objects.count() == 1
 

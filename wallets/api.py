@@ -15,6 +15,11 @@ from wallets.services import wallet_create, wallet_delete, wallet_update
 
 
 class WalletViewSet(ApiViewSet):
+    """A watch-only wallet: the extended public key (xpub) of a wallet you hold the keys of.
+    Invoices are paid to fresh addresses derived from it; the server never holds its private keys.
+    A key can be connected once on this server (409 `wallet_exists`); a wallet with open invoices
+    cannot be deleted (409)."""
+
     scope = scopes.WALLET_MANAGEMENT
     owner_field = "owner"
     store_field = None
@@ -48,7 +53,7 @@ class WalletViewSet(ApiViewSet):
         wallet = wallet_update(wallet=wallet, **data.validated_data)
         return Response(WalletSerializer(wallet).data)
 
-    @extend_schema(responses=WalletSerializer)
+    @extend_schema(responses={200: WalletSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         wallet = self.get_object()
         body = WalletSerializer(wallet).data

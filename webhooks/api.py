@@ -52,6 +52,11 @@ class RotateSecretSerializer(serializers.Serializer):
 
 
 class WebhookEndpointViewSet(ApiViewSet):
+    """A webhook endpoint of one of your stores: a URL that receives each invoice event of the
+    store (or only the listed `events`) as a signed POST, retried with backoff until it answers
+    2xx; an endpoint failing for days is disabled. The signing `secret` (whsec_...) is shown when
+    the endpoint is created or read one by one, never in lists."""
+
     scope = scopes.WEBHOOK_MANAGEMENT
     queryset = WebhookEndpoint.objects.all()
     serializer_class = WebhookEndpointSerializer
@@ -85,7 +90,7 @@ class WebhookEndpointViewSet(ApiViewSet):
         services.webhook_endpoint_update(endpoint=endpoint, **data.validated_data)
         return Response(WebhookEndpointSerializer(endpoint).data)
 
-    @extend_schema(responses=WebhookEndpointSerializer)
+    @extend_schema(responses={200: WebhookEndpointSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         endpoint = self.get_object()
         body = WebhookEndpointSerializer(endpoint).data
@@ -95,6 +100,9 @@ class WebhookEndpointViewSet(ApiViewSet):
     @extend_schema(request=RotateSecretSerializer, responses=WebhookEndpointWithSecretSerializer)
     @action(detail=True, methods=["post"], pagination_class=None)
     def rotate_secret(self, request: Request, pk: str) -> Response:
+        """Gives the endpoint a new signing secret. For `grace_seconds` (default a day) deliveries
+        are signed with both the old and the new one, so receivers can switch without missing
+        any."""
         from datetime import timedelta
 
         endpoint = self.get_object()
@@ -127,9 +135,10 @@ class WebhookEventPageSerializer(serializers.Serializer):
 
 
 class WebhookEventsView(IdempotencyMixin, APIView):
-    """Every event of the caller's stores after `since` (a sequence number), oldest first.
-
-    Recovery for integrators who missed deliveries: remember the last sequence processed, ask again.
+    """Every webhook event of your stores after `since` (a sequence number), oldest first, with the
+    body endpoints received. For integrators who missed deliveries: remember the last `sequence`
+    processed and ask again from there (`next` gives the following page). Needs a token with
+    `webhook_management`; a token for one store sees that store's events.
     """
 
     scope = scopes.WEBHOOK_MANAGEMENT

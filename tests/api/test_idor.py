@@ -86,7 +86,8 @@ def test_other_merchant_cannot_read_change_or_delete(client_other, objects, reso
     assert obj.pk not in [item["id"] for item in listed["result"]]
     assert client_other.get(f"/api/{resource}/count").json() == (1 if resource == "token" else 0)
     command = {"invoices": "mark_invalid"}.get(resource, "delete")
-    assert client_other.post(f"/api/{resource}/batch", {"ids": [obj.pk], "command": command}).status_code == 200
+    batch = client_other.post(f"/api/{resource}/batch", {"ids": [obj.pk], "command": command})
+    assert (batch.status_code, batch.json()["code"], batch.json()["ids"]) == (404, "not_found", [obj.pk])
     assert model.objects.filter(pk=obj.pk).exists()
     if resource == "invoices":
         assert Invoice.objects.get(pk=obj.pk).status == InvoiceStatus.PENDING

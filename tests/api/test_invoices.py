@@ -167,9 +167,11 @@ def test_owner_patch_and_batch_commands(client_merchant, store):
     patched = client_merchant.patch(f"/api/invoices/{a.pk}", {"order_id": "X", "metadata": {"n": 1}})
     assert patched.status_code == 200 and patched.json()["order_id"] == "X" and patched.json()["metadata"] == {"n": 1}
     done = client_merchant.post("/api/invoices/batch", {"ids": [a.pk], "command": "mark_complete"})
-    assert done.status_code == 200 and done.json() is True
+    assert done.status_code == 200 and done.json() == {"command": "mark_complete", "done": [a.pk], "failed": []}
     invalid = client_merchant.post("/api/invoices/batch", {"ids": [a.pk, b.pk], "command": "mark_invalid"})
     assert invalid.status_code == 200
+    assert invalid.json()["done"] == [b.pk]
+    assert [(f["id"], f["code"]) for f in invalid.json()["failed"]] == [(a.pk, "transition_not_allowed")]
     a.refresh_from_db()
     b.refresh_from_db()
     assert (a.status, b.status) == (InvoiceStatus.COMPLETE, InvoiceStatus.INVALID)  # complete → invalid not allowed

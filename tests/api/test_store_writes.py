@@ -89,8 +89,9 @@ def test_template_names_are_unique_per_owner_and_store(client_merchant, store, w
     again = client_merchant.post("/api/templates", body)
     assert again.status_code == 409
     assert again.json() == {
-        "detail": "A template with this name already exists for this store",
-        "code": "template_exists",
+        "detail": "A template with this name already exists",
+        "code": "already_exists",
+        "fields": {"name": ["A template with this name already exists"]},
     }
     assert Template.objects.count() == 1
 
@@ -99,7 +100,7 @@ def test_template_rename_onto_another_name_is_refused(client_merchant, merchant)
     first = client_merchant.post("/api/templates", {"name": "a", "text": "x"}).json()
     client_merchant.post("/api/templates", {"name": "b", "text": "y"})
     refused = client_merchant.patch(f"/api/templates/{first['id']}", {"name": "b"})
-    assert (refused.status_code, refused.json()["code"]) == (409, "template_exists")
+    assert (refused.status_code, refused.json()["code"]) == (409, "already_exists")
     assert sorted(Template.objects.values_list("name", flat=True)) == ["a", "b"]
     assert client_merchant.patch(f"/api/templates/{first['id']}", {"text": "z"}).status_code == 200
 

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from bitcart.api import http_status
 from bitcart.errors import ApplicationError
 from invoices.customer import DetailsActor, invoice_details_update
 from invoices.models import Invoice
@@ -59,7 +60,7 @@ def test_rule_table(invoice, actor, complete, changes, code):
 def test_unknown_invoice(db):
     with pytest.raises(ApplicationError) as refused:
         invoice_details_update(invoice_id="NOPE", actor=OWNER, notes="x")
-    assert (refused.value.code, refused.value.http_status) == ("invoice_not_found", 404)
+    assert (refused.value.code, http_status(refused.value)) == ("invoice_not_found", 404)
 
 
 def test_unchanged_values_write_nothing(invoice):

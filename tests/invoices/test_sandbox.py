@@ -4,6 +4,7 @@ against a real regtest chain simulator process."""
 import pytest
 from django.core.management import CommandError, call_command
 
+from bitcart.api import http_status
 from bitcart.errors import ApplicationError
 from daemons.simulator.primitives import address_to_script, parse_transaction
 from daemons.simulator.testing import start_simulator
@@ -73,7 +74,7 @@ def test_refusals_send_nothing(sandbox, invoice, kwargs, code, status):
     before = sandbox.client.info()["mempool"]
     with pytest.raises(ApplicationError) as refused:
         invoice_simulate_payment(invoice_id=invoice.pk, **kwargs)
-    assert (refused.value.code, refused.value.http_status) == (code, status)
+    assert (refused.value.code, http_status(refused.value)) == (code, status)
     assert sandbox.client.info()["mempool"] == before
 
 
@@ -82,7 +83,7 @@ def test_nothing_due_once_complete(sandbox, invoice):
     before = sandbox.client.info()["mempool"]
     with pytest.raises(ApplicationError) as refused:
         invoice_simulate_payment(invoice_id=invoice.pk)
-    assert (refused.value.code, refused.value.http_status) == ("nothing_due", 409)
+    assert (refused.value.code, http_status(refused.value)) == ("nothing_due", 409)
     assert sandbox.client.info()["mempool"] == before
 
 
@@ -96,7 +97,7 @@ def test_only_in_the_sandbox(settings, invoice):
     settings.SANDBOX = False
     with pytest.raises(ApplicationError) as refused:
         invoice_simulate_payment(invoice_id=invoice.pk)
-    assert (refused.value.code, refused.value.http_status) == ("not_sandbox", 404)
+    assert (refused.value.code, http_status(refused.value)) == ("not_sandbox", 404)
 
 
 def test_checkout_button_and_command_pay_the_same(sandbox, client, invoice, capsys):
@@ -135,4 +136,4 @@ def test_simulator_down_is_a_retryable_503(settings, invoice, client):
     settings.SIMULATOR_CONTROL_PORT = 9  # discard port: nothing listens
     with pytest.raises(ApplicationError) as refused:
         invoice_simulate_payment(invoice_id=invoice.pk)
-    assert (refused.value.code, refused.value.http_status) == ("simulator_unavailable", 503)
+    assert (refused.value.code, http_status(refused.value)) == ("simulator_unavailable", 503)
