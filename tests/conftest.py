@@ -1,18 +1,25 @@
 import asyncio
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
 
+from accounts.services import token_create
 from bitcart import embedded_redis
 from daemons.btc.testing import start_daemon
 from daemons.client import DaemonClient
 from daemons.listener import Listener
 from daemons.simulator.client import SimulatorClient
 from daemons.simulator.testing import start_simulator
+from invoices.services import invoice_create
 from stores.models import Store
+from tests.http import Received, Receiver, bearer
 from wallets.keys import generate_xpub
 from wallets.models import Wallet
 
@@ -96,6 +103,79 @@ def store(merchant, wallet):
     store = Store.objects.create(name="Shop", owner=merchant, default_currency="BTC", underpaid_percentage=Decimal("0"))
     store.wallets.add(wallet)
     return store
+
+
+# --- the API and the pages: clients, throttles, a webhook receiver --------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _reset_throttles():
+    """Throttle counters live in the shared Redis cache (which outlives a run): every test starts with
+    a full budget for the test client's address. Only ours are removed (never flush the DB)."""
+    keys = [f"throttle_{scope}_127.0.0.1" for scope in ("invoice_anon", "login")]
+    cache.delete_many(keys)
+    yield
+    cache.delete_many(keys)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def make_client(db):
+    """make_client(user, permissions) → an APIClient authenticated with a fresh token."""
+
+    def _make(user, permissions=("full_control",)) -> APIClient:
+        _, secret = token_create(user=user, permissions=list(permissions))
+        return bearer(APIClient(), secret)
+
+    return _make
+
+
+@pytest.fixture
+def client_merchant(make_client, merchant) -> APIClient:
+    return make_client(merchant)
+
+
+@pytest.fixture
+def client_other(make_client, other_merchant) -> APIClient:
+    return make_client(other_merchant)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state: dict = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length)
+            rec = state["receiver"]
+            rec.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(rec.status)
+            self.send_header("content-type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"ok" if rec.status < 300 else b"nope")
+            rec.event.set()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    rec = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hook")
+    state["receiver"] = rec
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield rec
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def invoice(store):
+    return invoice_create(store=store, price="0.001", currency="BTC")
 
 
 # --- real chain processes: the regtest simulator, the Electrum daemon, the listener -----------

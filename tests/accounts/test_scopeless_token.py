@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.services import token_create
-from tests.api.conftest import bearer
+from tests.http import bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Token
 from accounts.services import token_create
-from tests.api.conftest import bearer
+from tests.http import bearer
 
 pytestmark = pytest.mark.django_db
 

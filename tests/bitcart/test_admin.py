@@ -498,9 +498,7 @@ def test_template_owner_is_set_and_names_are_unique(a_client, merchant, store):
     assert a_client.post(url("stores_template_add"), data).status_code == 302
     assert Template.objects.get().owner == merchant
     response = a_client.post(url("stores_template_add"), data)
-    assert response.context["adminform"].form.errors["name"] == [
-        "A template with this name already exists"
-    ]
+    assert response.context["adminform"].form.errors["name"] == ["A template with this name already exists"]
     assert Template.objects.count() == 1
 
 
