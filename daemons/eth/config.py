@@ -2,25 +2,14 @@
 
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from daemons.eth.tokens import Token, TokenRegistry, default_tokens
+from daemons.protocol.config import ConfigError, check_port, data_path, env_bool, password, ready_file
 
-PASSWORD_FILE = "password"
 # Chain ids of the networks we know; anything else needs ETH_CHAIN_ID (a local node, a testnet not listed).
 CHAIN_IDS = {"mainnet": 1, "sepolia": 11155111, "holesky": 17000}
-
-
-class ConfigError(Exception):
-    pass
-
-
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -50,22 +39,6 @@ class Settings:
         return self.data_path / "daemon.sqlite3"
 
 
-def _password(data_path: Path, given: str | None) -> str:
-    """ETH_PASSWORD, else DATA_PATH/password, else a new one written there (mode 0600), as daemons/btc does."""
-    if given:
-        return given
-    path = data_path / PASSWORD_FILE
-    if path.exists():
-        stored = path.read_text().strip()
-        if stored:
-            return stored
-    password = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(password + "\n")
-    return password
-
-
 def _tokens(raw: str | None, chain_id: int) -> TokenRegistry:
     """The built-in tokens of the chain, plus/overridden by ETH_TOKENS = {"SYMBOL": {"contract", "decimals"}}."""
     tokens = dict(default_tokens(chain_id))
@@ -92,8 +65,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     server = env.get("ETH_SERVER", "").strip()
     if not server.startswith(("http://", "https://")):
         raise ConfigError("ETH_SERVER must be the http(s) URL of an Ethereum JSON-RPC endpoint")
-    data_path = Path(env.get("ETH_DATA_PATH") or Path.cwd() / "data" / "daemon-eth").expanduser().resolve()
-    data_path.mkdir(parents=True, exist_ok=True)
+    data = data_path(env, "ETH")
     try:
         chain_id = int(env["ETH_CHAIN_ID"]) if env.get("ETH_CHAIN_ID") else CHAIN_IDS.get(network, 0)
         port = int(env.get("ETH_PORT", "5002"))
@@ -109,8 +81,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"numeric setting is not a number: {exc}") from None
     if chain_id <= 0:
         raise ConfigError(f"ETH_CHAIN_ID is required for network {network!r}")
-    if not 0 <= port < 65536:
-        raise ConfigError(f"ETH_PORT out of range: {port}")
+    check_port(port, "ETH")
     if not 1 <= tag_digits <= 6:
         raise ConfigError("ETH_TAG_DIGITS must be in [1, 6]")
     return Settings(
@@ -120,9 +91,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         host=env.get("ETH_HOST", "127.0.0.1"),
         port=port,
         login=env.get("ETH_LOGIN", "electrum"),
-        password=_password(data_path, env.get("ETH_PASSWORD")),
-        data_path=data_path,
-        debug=_bool(env.get("ETH_DEBUG"), False),
+        password=password(data, env.get("ETH_PASSWORD")),
+        data_path=data,
+        debug=env_bool(env.get("ETH_DEBUG"), False),
         tokens=_tokens(env.get("ETH_TOKENS"), chain_id),
         watch_window=max(watch_window, 0),
         polling_cap=max(polling_cap, 0),
@@ -132,5 +103,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         reorg_depth=min(max(reorg_depth, 2), 10_000),
         tag_digits=tag_digits,
         start_block=start_block,
-        ready_file=Path(env["ETH_READY_FILE"]) if env.get("ETH_READY_FILE") else None,
+        ready_file=ready_file(env, "ETH"),
     )
