@@ -19,24 +19,17 @@ async def serve(settings: Settings) -> int:
     from daemons.btc.methods import Methods
     from daemons.btc.service import Service
 
-    def describe(port: int) -> None:
-        logger.info(
-            "BTC daemon ready on http://%s:%s (network=%s, server=%s, data=%s)",
-            settings.host,
-            port,
-            settings.network,
-            settings.server or "auto",
-            settings.data_path,
-        )
-
     return await serve_daemon(
         settings,
         logger=logger,
-        create_service=lambda on_fatal: Service(settings, on_fatal=on_fatal),
-        create_methods=Methods,
+        service_class=Service,
+        methods_class=Methods,
         spec=build_spec(),
         begin=Service.connect,
-        describe=describe,
+        describe=lambda port: (
+            f"BTC daemon ready on http://{settings.host}:{port} (network={settings.network}, "
+            f"server={settings.server or 'auto'}, data={settings.data_path})"
+        ),
     )
 
 

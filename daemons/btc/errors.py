@@ -4,22 +4,14 @@
 """
 
 from daemons.protocol import errors as protocol
-from daemons.protocol.errors import (  # noqa: F401  (re-exported: the BTC daemon's modules import codes from here)
+from daemons.protocol.errors import (
     AMOUNT_TOO_PRECISE,
-    BATCH_NOT_SUPPORTED,
-    INTERNAL_ERROR,
     INVALID_ADDRESS,
-    INVALID_PARAMS,
     INVALID_TX_HASH,
     NETWORK_ERROR,
-    NO_CONFIG_KEY,
-    NOT_SYNCED,
-    PARSE_ERROR,
-    PAYLOAD_TOO_LARGE,
     PROCEDURE_NOT_FOUND,
     REQUEST_NOT_FOUND,
     TX_NOT_FOUND,
-    UNAUTHORIZED,
     WALLET_NOT_LOADED,
     WATCH_ONLY,
 )

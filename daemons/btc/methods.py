@@ -15,20 +15,18 @@ from electrum.transaction import SerializationError, Transaction, tx_from_any
 from electrum.version import ELECTRUM_VERSION
 
 from daemons.btc.chain import Wallet, Watch, check_address, format_satoshis
-from daemons.btc.errors import (
+from daemons.btc.errors import LIGHTNING_UNSUPPORTED, RPCError
+from daemons.btc.service import Service
+from daemons.btc.store import WatchEntry
+from daemons.protocol.errors import (
     AMOUNT_TOO_PRECISE,
     INVALID_PARAMS,
     INVALID_TX_HASH,
-    LIGHTNING_UNSUPPORTED,
     NO_CONFIG_KEY,
     NOT_SYNCED,
     REQUEST_NOT_FOUND,
     WALLET_NOT_LOADED,
-    WATCH_ONLY,
-    RPCError,
 )
-from daemons.btc.service import Service
-from daemons.btc.store import WatchEntry
 from daemons.protocol.methods import BaseMethods, Registry
 
 MAX_BATCH = 10_000  # addresses per watch/unwatch call
@@ -43,7 +41,8 @@ MAX_SUPPLY_SAT = 21_000_000 * 100_000_000
 MAX_EXPIRY = 10 * 365 * 24 * 3600
 MAX_TX_BYTES = 400_000  # a standard transaction's weight limit, in bytes
 
-registry = Registry(aliases={"getrequest": "get_request"})
+registry = Registry(aliases={"getrequest": "get_request"}, error=RPCError)
+registry.watch_only("payto", "paytomany", "addtransaction", "signtransaction")
 rpc = registry.rpc
 
 
@@ -303,24 +302,6 @@ class Methods(BaseMethods):
         target = parse_int(target, "target", minimum=1, maximum=1008)
         fee = self.chain.config.eta_target_to_fee(target)
         return fee if fee is not None else 0
-
-    # spending is impossible with an xpub; say so with a stable code instead of failing somewhere deeper
-
-    @rpc()
-    def payto(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def paytomany(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def addtransaction(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def signtransaction(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
 
     # SDK wallet methods
 

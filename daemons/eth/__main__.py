@@ -14,26 +14,18 @@ logger = logging.getLogger("daemons.eth")
 
 
 async def serve(settings: Settings) -> int:
-    def describe(port: int) -> None:
-        logger.info(
-            "ETH daemon ready on http://%s:%s (network=%s, chain id=%s, node=%s, data=%s)",
-            settings.host,
-            port,
-            settings.network,
-            settings.chain_id,
-            redact(settings.server),
-            settings.data_path,
-        )
-
     return await serve_daemon(
         settings,
         logger=logger,
-        create_service=lambda on_fatal: Service(settings, on_fatal=on_fatal),
-        create_methods=Methods,
+        service_class=Service,
+        methods_class=Methods,
         spec=build_spec(),
         begin=Service.run,
-        describe=describe,
-        start_errors=(RuntimeError,),  # the node's chain id does not match, or the data dir's
+        describe=lambda port: (
+            f"ETH daemon ready on http://{settings.host}:{port} (network={settings.network}, "
+            f"chain id={settings.chain_id}, node={redact(settings.server)}, data={settings.data_path})"
+        ),
+        start_errors=(RuntimeError,),  # the node's chain id does not match ETH_CHAIN_ID, or the data dir's
     )
 
 

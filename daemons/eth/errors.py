@@ -3,25 +3,7 @@ daemons/protocol/errors.py). -32022 and below are ETH-only.
 """
 
 from daemons.protocol import errors as protocol
-from daemons.protocol.errors import (  # noqa: F401  (re-exported: the ETH daemon's modules import codes from here)
-    AMOUNT_TOO_PRECISE,
-    BATCH_NOT_SUPPORTED,
-    INTERNAL_ERROR,
-    INVALID_ADDRESS,
-    INVALID_PARAMS,
-    INVALID_TX_HASH,
-    NETWORK_ERROR,
-    NO_CONFIG_KEY,
-    NOT_SYNCED,
-    PARSE_ERROR,
-    PAYLOAD_TOO_LARGE,
-    PROCEDURE_NOT_FOUND,
-    REQUEST_NOT_FOUND,
-    TX_NOT_FOUND,
-    UNAUTHORIZED,
-    WALLET_NOT_LOADED,
-    WATCH_ONLY,
-)
+from daemons.protocol.errors import AMOUNT_TOO_PRECISE, INVALID_ADDRESS, NETWORK_ERROR, WATCH_ONLY
 
 SPEC_VERSION = "eth-django.1"
 

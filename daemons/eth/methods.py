@@ -12,24 +12,23 @@ from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 
 from daemons.eth.chain import VIEWS, hx
-from daemons.eth.errors import (
+from daemons.eth.errors import SPEC_VERSION, RPCError
+from daemons.eth.service import Service
+from daemons.eth.tokens import Token, check_address
+from daemons.protocol.errors import (
     INVALID_PARAMS,
     INVALID_TX_HASH,
     NO_CONFIG_KEY,
     REQUEST_NOT_FOUND,
-    SPEC_VERSION,
     TX_NOT_FOUND,
-    WATCH_ONLY,
-    RPCError,
 )
-from daemons.eth.service import Service
-from daemons.eth.tokens import Token, check_address
 from daemons.protocol.methods import BaseMethods, Registry
 
 MAX_EXPIRY = 10 * 365 * 24 * 3600
 MAX_HISTORY = 1000
 
-registry = Registry(aliases={"getrequest": "get_request"})
+registry = Registry(aliases={"getrequest": "get_request"}, error=RPCError)
+registry.watch_only("payto", "paytomany", "broadcast")
 rpc = registry.rpc
 
 
@@ -207,18 +206,6 @@ class Methods(BaseMethods):
     async def get_default_fee(self, *_args):
         """The node's gas price in wei, as a string."""
         return str(await self.service.ask(self.service.node.gas_price()))
-
-    @rpc()
-    def payto(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def paytomany(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def broadcast(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
 
     # wallet methods
 

@@ -16,9 +16,10 @@ from collections.abc import Callable
 
 from daemons.eth.chain import Node, NodeError, hx
 from daemons.eth.config import Settings
-from daemons.eth.errors import NETWORK_ERROR, TAGS_EXHAUSTED, RPCError
+from daemons.eth.errors import TAGS_EXHAUSTED, RPCError
 from daemons.eth.store import Payment, Request, Store
 from daemons.eth.tokens import ETHER, Token, check_address, tag_of, with_tag
+from daemons.protocol.errors import NETWORK_ERROR
 from daemons.protocol.events import Hub
 
 logger = logging.getLogger("daemons.eth.service")

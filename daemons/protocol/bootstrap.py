@@ -73,18 +73,18 @@ async def serve_daemon(
     settings: ServingSettings,
     *,
     logger: logging.Logger,
-    create_service: Callable[[Callable[[BaseException], None]], Service],
-    create_methods: Callable[[Service], BaseMethods],
+    service_class: Callable[..., Service],
+    methods_class: Callable[[Service], BaseMethods],
     spec: dict,
     begin: Callable[[Service], None],
-    describe: Callable[[int], None],
+    describe: Callable[[int], str],
     start_errors: tuple[type[Exception], ...] = (),
 ) -> int:
     """Serve until SIGTERM/SIGINT or a fatal internal error; the exit code (0 clean, 1 fatal, 2 cannot start).
 
-    `create_service(on_fatal)` makes the service, which is started, then the HTTP app (daemons.protocol.server
-    over the service's hub and `create_methods(service)`) listens, the ready file is written, `begin(service)`
-    starts its background work and `describe(port)` logs the ready line.
+    `service_class(settings, on_fatal=...)` makes the service, which is started, then the HTTP app
+    (daemons.protocol.server over the service's hub and `methods_class(service)`) listens, the ready file is
+    written, `begin(service)` starts its background work and `describe(port)` is logged as the ready line.
     An exception of `start_errors` from `service.start()` is logged as the reason the daemon cannot start.
     """
     loop = asyncio.get_running_loop()
@@ -99,7 +99,7 @@ async def serve_daemon(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    service = create_service(on_fatal)
+    service = service_class(settings, on_fatal=on_fatal)
     try:
         await service.start()
     except start_errors as exc:
@@ -107,7 +107,7 @@ async def serve_daemon(
         await service.stop()
         return 2
     server = Server(
-        login=settings.login, password=settings.password, hub=service.hub, methods=create_methods(service), spec=spec
+        login=settings.login, password=settings.password, hub=service.hub, methods=methods_class(service), spec=spec
     )
     runner = web.AppRunner(server.build_app(), handle_signals=False, access_log=None)
     await runner.setup()
@@ -123,7 +123,7 @@ async def serve_daemon(
     if settings.ready_file is not None:
         write_ready_file(settings.ready_file, port)
     begin(service)
-    describe(port)
+    logger.info("%s", describe(port))
     await stop.wait()
     logger.info("shutting down")
     try:

@@ -8,7 +8,7 @@ the call's `xpub` kwarg); its other parameters come from the call's params.
 import inspect
 from collections.abc import Callable
 
-from daemons.protocol.errors import INVALID_PARAMS, PROCEDURE_NOT_FOUND, RPCError
+from daemons.protocol.errors import INVALID_PARAMS, PROCEDURE_NOT_FOUND, WATCH_ONLY, RPCError
 
 
 class MethodInfo:
@@ -19,8 +19,9 @@ class MethodInfo:
 
 
 class Registry:
-    def __init__(self, aliases: dict[str, str]):
+    def __init__(self, *, aliases: dict[str, str], error: type[RPCError]):
         self.aliases = aliases
+        self.error = error  # the coin's RPCError (its wording of the codes)
         self.methods: dict[str, MethodInfo] = {"help": MethodInfo(BaseMethods.help, False)}
 
     def rpc(self, requires_wallet: bool = False) -> Callable[[Callable], Callable]:
@@ -29,6 +30,17 @@ class Registry:
             return func
 
         return register
+
+    def watch_only(self, *names: str) -> None:
+        """Spending methods: wallets here are watch-only, so say so with a stable code (-32019) instead of failing
+        somewhere deeper."""
+        error = self.error
+
+        def refuse(self, *_args, **_kwargs):
+            raise error(WATCH_ONLY)
+
+        for name in names:
+            self.methods[name] = MethodInfo(refuse, False)
 
     def lookup(self, name: str) -> MethodInfo | None:
         return self.methods.get(self.aliases.get(name, name))
