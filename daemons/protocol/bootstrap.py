@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from daemons.protocol.config import ConfigError
+from daemons.protocol.config import ConfigError, DaemonSettings
 from daemons.protocol.events import Hub
 from daemons.protocol.methods import BaseMethods
 from daemons.protocol.server import Server
@@ -30,27 +30,6 @@ SHUTDOWN_TIMEOUT = 15
 RECURSION_LIMIT = 1000
 
 
-class ServingSettings(Protocol):
-    # properties: the coins' settings are frozen dataclasses
-    @property
-    def host(self) -> str: ...
-
-    @property
-    def port(self) -> int: ...
-
-    @property
-    def login(self) -> str: ...
-
-    @property
-    def password(self) -> str: ...
-
-    @property
-    def debug(self) -> bool: ...
-
-    @property
-    def ready_file(self) -> Path | None: ...
-
-
 class DaemonService(Protocol):
     hub: Hub
 
@@ -59,7 +38,7 @@ class DaemonService(Protocol):
     async def stop(self) -> None: ...
 
 
-S = TypeVar("S", bound=ServingSettings)
+S = TypeVar("S", bound=DaemonSettings)
 Service = TypeVar("Service", bound=DaemonService)
 
 
@@ -70,7 +49,7 @@ def write_ready_file(path: Path, port: int) -> None:
 
 
 async def serve_daemon(
-    settings: ServingSettings,
+    settings: DaemonSettings,
     *,
     logger: logging.Logger,
     service_class: Callable[..., Service],

@@ -3,13 +3,55 @@
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PASSWORD_FILE = "password"
 
 
 class ConfigError(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """What every coin daemon's settings have; a coin's Settings adds its own fields."""
+
+    host: str
+    port: int
+    login: str
+    password: str
+    data_path: Path
+    debug: bool
+    polling_cap: int  # events kept per wallet for get_updates
+    ready_file: Path | None  # written with {"port": ...} once listening; lets tests bind port 0 race-free
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_path / "daemon.sqlite3"
+
+
+def daemon_settings(env: Mapping[str, str], prefix: str, *, default_port: int) -> dict[str, Any]:
+    """The DaemonSettings fields from `<PREFIX>_HOST`, `_PORT`, `_LOGIN`, `_PASSWORD`, `_DATA_PATH`, `_DEBUG`,
+    `_POLLING_CAP`, `_READY_FILE`; creates the data dir (and the password file if needed)."""
+    try:
+        port = int(env.get(f"{prefix}_PORT", str(default_port)))
+        polling_cap = int(env.get(f"{prefix}_POLLING_CAP", "100"))
+    except ValueError as exc:
+        raise ConfigError(f"numeric setting is not a number: {exc}") from None
+    check_port(port, prefix)
+    data = data_path(env, prefix)
+    return {
+        "host": env.get(f"{prefix}_HOST", "127.0.0.1"),
+        "port": port,
+        "login": env.get(f"{prefix}_LOGIN", "electrum"),
+        "password": password(data, env.get(f"{prefix}_PASSWORD")),
+        "data_path": data,
+        "debug": env_bool(env.get(f"{prefix}_DEBUG"), False),
+        "polling_cap": max(polling_cap, 0),
+        "ready_file": ready_file(env, prefix),
+    }
 
 
 def env_bool(value: str | None, default: bool) -> bool:
