@@ -29,8 +29,9 @@ from electrum.util import BitcoinException
 from electrum.wallet_db import WalletDB
 
 from daemons.btc.config import Settings
-from daemons.btc.errors import INVALID_ADDRESS, LOADING_WALLET, NETWORK_ERROR, NOT_SYNCED, TX_NOT_FOUND, RPCError
+from daemons.btc.errors import LOADING_WALLET, RPCError
 from daemons.btc.keys import ReceiveChain, address_to_scripthash
+from daemons.protocol.errors import INVALID_ADDRESS, NETWORK_ERROR, NOT_SYNCED, TX_NOT_FOUND
 
 logger = logging.getLogger("daemons.btc.chain")
 

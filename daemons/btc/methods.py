@@ -5,7 +5,6 @@ parameters come from the call's params. Validation errors raise RPCError(INVALID
 """
 
 import asyncio
-import inspect
 import time
 from collections.abc import Container
 from decimal import Decimal, InvalidOperation
@@ -15,21 +14,20 @@ from electrum import bitcoin, keystore, mnemonic
 from electrum.transaction import SerializationError, Transaction, tx_from_any
 from electrum.version import ELECTRUM_VERSION
 
-from daemons.btc.chain import Watch, check_address, format_satoshis
-from daemons.btc.errors import (
+from daemons.btc.chain import Wallet, Watch, check_address, format_satoshis
+from daemons.btc.errors import LIGHTNING_UNSUPPORTED, RPCError
+from daemons.btc.service import Service
+from daemons.btc.store import WatchEntry
+from daemons.protocol.errors import (
     AMOUNT_TOO_PRECISE,
     INVALID_PARAMS,
     INVALID_TX_HASH,
-    LIGHTNING_UNSUPPORTED,
     NO_CONFIG_KEY,
     NOT_SYNCED,
-    PROCEDURE_NOT_FOUND,
     REQUEST_NOT_FOUND,
-    WATCH_ONLY,
-    RPCError,
+    WALLET_NOT_LOADED,
 )
-from daemons.btc.service import Service
-from daemons.btc.store import WatchEntry
+from daemons.protocol.methods import BaseMethods, Registry
 
 MAX_BATCH = 10_000  # addresses per watch/unwatch call
 MAX_OUTPUT_QUERY = 1_000  # addresses per get_address_outputs call
@@ -43,27 +41,9 @@ MAX_SUPPLY_SAT = 21_000_000 * 100_000_000
 MAX_EXPIRY = 10 * 365 * 24 * 3600
 MAX_TX_BYTES = 400_000  # a standard transaction's weight limit, in bytes
 
-METHODS: dict[str, "MethodInfo"] = {}
-ALIASES = {"getrequest": "get_request"}
-
-
-class MethodInfo:
-    def __init__(self, func, requires_wallet: bool):
-        self.func = func
-        self.requires_wallet = requires_wallet
-        self.signature = inspect.signature(func)
-
-
-def rpc(requires_wallet: bool = False):
-    def register(func):
-        METHODS[func.__name__] = MethodInfo(func, requires_wallet)
-        return func
-
-    return register
-
-
-def lookup(name: str) -> MethodInfo | None:
-    return METHODS.get(ALIASES.get(name, name))
+registry = Registry(aliases={"getrequest": "get_request"}, error=RPCError)
+registry.watch_only("payto", "paytomany", "addtransaction", "signtransaction")
+rpc = registry.rpc
 
 
 # parameter parsing
@@ -160,35 +140,23 @@ def address_items(value, known: Container[str] = ()) -> list[str]:
     return out
 
 
-class Methods:
+class Methods(BaseMethods):
+    registry = registry
+
     def __init__(self, service: Service):
         self.service = service
         self.chain = service.chain
         self.store = service.store
 
-    async def call(self, info: MethodInfo, args: list, kwargs: dict, wallet) -> object:
-        if info.requires_wallet:
-            kwargs = {**kwargs, "wallet": wallet}
-        try:
-            bound = info.signature.bind(self, *args, **kwargs)
-        except TypeError as exc:
-            raise RPCError(INVALID_PARAMS, f"invalid parameters: {exc}")
-        result = info.func(*bound.args, **bound.kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+    def wallet(self, value) -> Wallet:
+        # Bitcart sends either the xpub or {"xpub": ..., "contract": ..., "diskless": ...}; only xpub matters here.
+        if isinstance(value, dict):
+            value = value.get("xpub")
+        if not value:
+            raise RPCError(WALLET_NOT_LOADED, "Wallet not loaded")
+        return self.service.wallet(value)
 
     # general
-
-    @rpc()
-    def help(self, func=None):
-        if func is None:
-            return sorted([*METHODS, *ALIASES])
-        info = lookup(func) if isinstance(func, str) else None
-        if info is None:
-            raise RPCError(PROCEDURE_NOT_FOUND)
-        params = [p for p in info.signature.parameters if p not in ("self", "wallet")]
-        return f"{func}({', '.join(params)})\n\n{inspect.getdoc(info.func) or ''}".strip()
 
     @rpc()
     def version(self):
@@ -334,24 +302,6 @@ class Methods:
         target = parse_int(target, "target", minimum=1, maximum=1008)
         fee = self.chain.config.eta_target_to_fee(target)
         return fee if fee is not None else 0
-
-    # spending is impossible with an xpub; say so with a stable code instead of failing somewhere deeper
-
-    @rpc()
-    def payto(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def paytomany(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def addtransaction(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def signtransaction(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
 
     # SDK wallet methods
 

@@ -10,8 +10,8 @@ from urllib.parse import quote
 from daemons.btc.chain import STATUS_STR, Chain, Wallet, Watch, format_satoshis
 from daemons.btc.config import Settings
 from daemons.btc.errors import RPCError
-from daemons.btc.events import Hub
 from daemons.btc.store import Request, Store
+from daemons.protocol.events import Hub
 
 logger = logging.getLogger("daemons.btc.service")
 
@@ -38,7 +38,7 @@ class Service:
         self.settings = settings
         self.on_fatal = on_fatal
         self.store = Store(settings.db_path)
-        self.hub = Hub(settings.polling_cap)
+        self.hub = Hub("BTC", settings.polling_cap)
         self.chain = Chain(settings, on_change=self._on_change, on_block=self._on_block)
         self._changes: asyncio.Queue = asyncio.Queue()
         self._recheck_wakeup = asyncio.Event()

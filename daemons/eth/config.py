@@ -1,69 +1,30 @@
-"""Daemon settings from the environment, named like Bitcart's and like daemons/btc's (`ETH_*`)."""
+"""Daemon settings from the environment, named like Bitcart's and like daemons/btc's (`ETH_*`); the ones every
+daemon has are daemons/protocol/config.py's."""
 
 import json
 import os
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from daemons.eth.tokens import Token, TokenRegistry, default_tokens
+from daemons.protocol.config import ConfigError, DaemonSettings, daemon_settings
 
-PASSWORD_FILE = "password"
 # Chain ids of the networks we know; anything else needs ETH_CHAIN_ID (a local node, a testnet not listed).
 CHAIN_IDS = {"mainnet": 1, "sepolia": 11155111, "holesky": 17000}
 
 
-class ConfigError(Exception):
-    pass
-
-
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
 @dataclass(frozen=True)
-class Settings:
+class Settings(DaemonSettings):
     server: str  # the Ethereum JSON-RPC URL (http:// or https://)
     network: str
     chain_id: int
-    host: str
-    port: int
-    login: str
-    password: str
-    data_path: Path
-    debug: bool
     tokens: TokenRegistry
     watch_window: int  # seconds a request stays matchable after it expires (late payments)
-    polling_cap: int  # events kept per wallet for get_updates
     poll_interval: float  # seconds between looks at the chain tip
     rpc_timeout: float  # seconds any one call to the Ethereum node may take
     max_block_range: int  # blocks per scan step (one eth_getLogs range)
     reorg_depth: int  # block hashes kept to find a fork point
     tag_digits: int  # decimal digits of the payment tag (10**digits - 1 requests open per wallet and asset)
     start_block: int | None  # first block scanned on a fresh data dir (default: the tip at first start)
-    ready_file: Path | None
-
-    @property
-    def db_path(self) -> Path:
-        return self.data_path / "daemon.sqlite3"
-
-
-def _password(data_path: Path, given: str | None) -> str:
-    """ETH_PASSWORD, else DATA_PATH/password, else a new one written there (mode 0600), as daemons/btc does."""
-    if given:
-        return given
-    path = data_path / PASSWORD_FILE
-    if path.exists():
-        stored = path.read_text().strip()
-        if stored:
-            return stored
-    password = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(password + "\n")
-    return password
 
 
 def _tokens(raw: str | None, chain_id: int) -> TokenRegistry:
@@ -92,13 +53,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     server = env.get("ETH_SERVER", "").strip()
     if not server.startswith(("http://", "https://")):
         raise ConfigError("ETH_SERVER must be the http(s) URL of an Ethereum JSON-RPC endpoint")
-    data_path = Path(env.get("ETH_DATA_PATH") or Path.cwd() / "data" / "daemon-eth").expanduser().resolve()
-    data_path.mkdir(parents=True, exist_ok=True)
     try:
         chain_id = int(env["ETH_CHAIN_ID"]) if env.get("ETH_CHAIN_ID") else CHAIN_IDS.get(network, 0)
-        port = int(env.get("ETH_PORT", "5002"))
         watch_window = int(env.get("ETH_WATCH_WINDOW", str(24 * 3600)))
-        polling_cap = int(env.get("ETH_POLLING_CAP", "100"))
         poll_interval = float(env.get("ETH_POLL_INTERVAL", "4"))
         rpc_timeout = float(env.get("ETH_RPC_TIMEOUT", "10"))
         max_block_range = int(env.get("ETH_MAX_BLOCK_RANGE", "500"))
@@ -109,28 +66,19 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"numeric setting is not a number: {exc}") from None
     if chain_id <= 0:
         raise ConfigError(f"ETH_CHAIN_ID is required for network {network!r}")
-    if not 0 <= port < 65536:
-        raise ConfigError(f"ETH_PORT out of range: {port}")
     if not 1 <= tag_digits <= 6:
         raise ConfigError("ETH_TAG_DIGITS must be in [1, 6]")
     return Settings(
+        **daemon_settings(env, "ETH", default_port=5002),
         server=server,
         network=network,
         chain_id=chain_id,
-        host=env.get("ETH_HOST", "127.0.0.1"),
-        port=port,
-        login=env.get("ETH_LOGIN", "electrum"),
-        password=_password(data_path, env.get("ETH_PASSWORD")),
-        data_path=data_path,
-        debug=_bool(env.get("ETH_DEBUG"), False),
         tokens=_tokens(env.get("ETH_TOKENS"), chain_id),
         watch_window=max(watch_window, 0),
-        polling_cap=max(polling_cap, 0),
         poll_interval=min(max(poll_interval, 0.05), 600),
         rpc_timeout=min(max(rpc_timeout, 0.1), 120),
         max_block_range=min(max(max_block_range, 1), 10_000),
         reorg_depth=min(max(reorg_depth, 2), 10_000),
         tag_digits=tag_digits,
         start_block=start_block,
-        ready_file=Path(env["ETH_READY_FILE"]) if env.get("ETH_READY_FILE") else None,
     )

@@ -4,7 +4,6 @@ A method declared with requires_wallet gets `wallet` (the checksummed address fr
 `token` (from its `contract`). Validation errors raise RPCError with a spec code.
 """
 
-import inspect
 import json
 import time
 from dataclasses import dataclass
@@ -13,50 +12,30 @@ from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 
 from daemons.eth.chain import VIEWS, hx
-from daemons.eth.errors import (
+from daemons.eth.errors import SPEC_VERSION, RPCError
+from daemons.eth.service import Service
+from daemons.eth.tokens import Token, check_address
+from daemons.protocol.errors import (
     INVALID_PARAMS,
     INVALID_TX_HASH,
     NO_CONFIG_KEY,
-    PROCEDURE_NOT_FOUND,
     REQUEST_NOT_FOUND,
-    SPEC_VERSION,
     TX_NOT_FOUND,
-    WATCH_ONLY,
-    RPCError,
 )
-from daemons.eth.service import Service
-from daemons.eth.tokens import Token, check_address
+from daemons.protocol.methods import BaseMethods, Registry
 
 MAX_EXPIRY = 10 * 365 * 24 * 3600
 MAX_HISTORY = 1000
 
-METHODS: dict[str, "MethodInfo"] = {}
-ALIASES = {"getrequest": "get_request"}
+registry = Registry(aliases={"getrequest": "get_request"}, error=RPCError)
+registry.watch_only("payto", "paytomany", "broadcast")
+rpc = registry.rpc
 
 
 @dataclass(frozen=True)
 class Wallet:
     address: str
     token: Token
-
-
-class MethodInfo:
-    def __init__(self, func, requires_wallet: bool):
-        self.func = func
-        self.requires_wallet = requires_wallet
-        self.signature = inspect.signature(func)
-
-
-def rpc(requires_wallet: bool = False):
-    def register(func):
-        METHODS[func.__name__] = MethodInfo(func, requires_wallet)
-        return func
-
-    return register
-
-
-def lookup(name: str) -> MethodInfo | None:
-    return METHODS.get(ALIASES.get(name, name))
 
 
 def parse_int(value, name: str, *, minimum: int, maximum: int) -> int:
@@ -79,7 +58,9 @@ def parse_tx_hash(value) -> str:
     return value.lower()
 
 
-class Methods:
+class Methods(BaseMethods):
+    registry = registry
+
     def __init__(self, service: Service):
         self.service = service
         self.store = service.store
@@ -93,29 +74,7 @@ class Methods:
             value = value.get("xpub")
         return Wallet(check_address(value), self.tokens.resolve(contract))
 
-    async def call(self, info: MethodInfo, args: list, kwargs: dict, wallet: Wallet | None) -> object:
-        if info.requires_wallet:
-            kwargs = {**kwargs, "wallet": wallet}
-        try:
-            bound = info.signature.bind(self, *args, **kwargs)
-        except TypeError as exc:
-            raise RPCError(INVALID_PARAMS, f"invalid parameters: {exc}") from None
-        result = info.func(*bound.args, **bound.kwargs)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
     # general
-
-    @rpc()
-    def help(self, func=None):
-        if func is None:
-            return sorted([*METHODS, *ALIASES])
-        info = lookup(func) if isinstance(func, str) else None
-        if info is None:
-            raise RPCError(PROCEDURE_NOT_FOUND)
-        params = [p for p in info.signature.parameters if p not in ("self", "wallet")]
-        return f"{func}({', '.join(params)})\n\n{inspect.getdoc(info.func) or ''}".strip()
 
     @rpc()
     def version(self):
@@ -247,18 +206,6 @@ class Methods:
     async def get_default_fee(self, *_args):
         """The node's gas price in wei, as a string."""
         return str(await self.service.ask(self.service.node.gas_price()))
-
-    @rpc()
-    def payto(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def paytomany(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
-
-    @rpc()
-    def broadcast(self, *_args, **_kwargs):
-        raise RPCError(WATCH_ONLY)
 
     # wallet methods
 

@@ -16,10 +16,11 @@ from collections.abc import Callable
 
 from daemons.eth.chain import Node, NodeError, hx
 from daemons.eth.config import Settings
-from daemons.eth.errors import NETWORK_ERROR, TAGS_EXHAUSTED, RPCError
-from daemons.eth.events import Hub
+from daemons.eth.errors import TAGS_EXHAUSTED, RPCError
 from daemons.eth.store import Payment, Request, Store
 from daemons.eth.tokens import ETHER, Token, check_address, tag_of, with_tag
+from daemons.protocol.errors import NETWORK_ERROR
+from daemons.protocol.events import Hub
 
 logger = logging.getLogger("daemons.eth.service")
 
@@ -46,7 +47,7 @@ class Service:
         self.settings = settings
         self.store = Store(settings.db_path)
         self.node = Node(settings.server, settings.rpc_timeout)
-        self.hub = Hub(settings.polling_cap, normalize_wallet)
+        self.hub = Hub("ETH", settings.polling_cap, normalize_wallet)
         self.on_fatal = on_fatal
         self.tip: int | None = None
         self.connected = False

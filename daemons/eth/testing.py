@@ -14,7 +14,6 @@ node's process, so tests can check that.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -28,20 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemons.processes import terminate, wait_for
+from daemons.processes import terminate
+from daemons.protocol import testing as protocol_testing
+from daemons.protocol.testing import DaemonRPCError as DaemonRPCError  # the tests import it from here
+from daemons.protocol.testing import start_daemon_process
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = Path(__file__).resolve().parent / "node"
 GANACHE_CLI = NODE_DIR / "node_modules" / "ganache" / "dist" / "node" / "cli.js"
 CHAIN_ID = 1337
 NPM_TIMEOUT = 600
-
-
-class DaemonRPCError(Exception):
-    def __init__(self, code: int, message: str):
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 def install_node() -> None:
@@ -179,68 +173,10 @@ def compile_token() -> dict:
     return json.loads(out.stdout)
 
 
-@dataclass
-class DaemonProcess:
-    process: subprocess.Popen
-    port: int
-    login: str
-    password: str
-    data_path: Path
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def auth_header(self) -> str:
-        return "Basic " + base64.b64encode(f"{self.login}:{self.password}".encode()).decode()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def post(self, body: bytes, *, auth: str | None = None, timeout: float = 30) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.url + "/",
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "Authorization": auth or self.auth_header},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def get(self, path: str, timeout: float = 10) -> tuple[int, Any]:
-        request = urllib.request.Request(self.url + path, headers={"Authorization": self.auth_header})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def rpc(self, method: str, *args: Any, timeout: float = 30, **kwargs: Any) -> Any:
-        params: Any = list(args) + [kwargs] if args and kwargs else (list(args) if args else kwargs)
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-        _status, data = self.post(body, timeout=timeout)
-        if "error" in data:
-            raise DaemonRPCError(data["error"]["code"], data["error"]["message"])
-        return data["result"]
-
-    def wait_for(self, predicate, *, timeout: float = 20, what: str = "condition") -> Any:
-        return wait_for(predicate, timeout=timeout, what=what, interval=0.05)
-
+class DaemonProcess(protocol_testing.DaemonProcess):
     def synced(self, height: int | None = None) -> bool:
         tip = self.rpc("get_tip")
         return bool(tip["synchronized"] and (height is None or tip["cursor"] >= height))
-
-    def stop(self, timeout: float = 20) -> int:
-        return terminate(self.process, timeout)
 
 
 def start_daemon(
@@ -259,47 +195,21 @@ def start_daemon(
     `tokens` maps symbol -> contract (6 decimals, like USDT/USDC). Starting again with the same directory reuses
     the data dir: a restart.
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    data_path = directory / "daemon-eth"
-    log_path = directory / "daemon-eth.log"
-    ready_file = directory / f"daemon-eth-ready-{time.monotonic_ns()}.json"
-    password = password or secrets.token_urlsafe(16)
     env = {
-        **os.environ,
-        "PYTHONPATH": str(PROJECT_ROOT),
         "ETH_SERVER": server or (node.url if node else ""),
         "ETH_NETWORK": "local",
         "ETH_CHAIN_ID": str(CHAIN_ID),
-        "ETH_HOST": "127.0.0.1",
-        "ETH_PORT": "0",
-        "ETH_LOGIN": login,
-        "ETH_PASSWORD": password,
-        "ETH_DATA_PATH": str(data_path),
-        "ETH_READY_FILE": str(ready_file),
         "ETH_POLL_INTERVAL": "0.2",
         "ETH_RPC_TIMEOUT": "5",
         "ETH_TOKENS": json.dumps({s: {"contract": c, "decimals": 6} for s, c in (tokens or {}).items()}),
     }
-    env.update(extra_env or {})
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daemons.eth"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        if ready_file.exists():
-            port = json.loads(ready_file.read_text())["port"]
-            handle = DaemonProcess(process, port, login, password, data_path, log_path)
-            try:
-                handle.rpc("get_tip", timeout=5)
-                return handle
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-        time.sleep(0.05)
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
-    raise RuntimeError(
-        f"ETH daemon did not start within {timeout}s (exit {process.returncode}):\n{log_path.read_text()[-3000:]}"
+    return start_daemon_process(
+        directory,
+        prefix="ETH",
+        command=[sys.executable, "-m", "daemons.eth"],
+        env={**env, **(extra_env or {})},
+        login=login,
+        password=password or secrets.token_urlsafe(16),
+        timeout=timeout,
+        handle=DaemonProcess,
     )

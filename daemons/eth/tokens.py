@@ -11,7 +11,8 @@ from decimal import Decimal, InvalidOperation
 
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
-from daemons.eth.errors import AMOUNT_TOO_PRECISE, INVALID_ADDRESS, INVALID_PARAMS, UNKNOWN_TOKEN, RPCError
+from daemons.eth.errors import UNKNOWN_TOKEN, RPCError
+from daemons.protocol.errors import AMOUNT_TOO_PRECISE, INVALID_ADDRESS, INVALID_PARAMS
 
 NATIVE = "ETH"
 # The tag's lowest digit sits at this many decimals at most: exchanges send ETH with 8 decimals and

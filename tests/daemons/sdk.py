@@ -5,8 +5,10 @@ The SDK's import name `bitcart` clashes with this project's package, so it lives
 project. Shared by the BTC and ETH daemons' SDK tests.
 """
 
+import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -31,3 +33,35 @@ def sdk_python(workdir: Path) -> Path:
         output = install.stdout + install.stderr
         raise AssertionError(f"pip install bitcart failed:\n{output[-3000:]}")
     return SDK_PYTHON
+
+
+@dataclass(frozen=True)
+class SdkRunner:
+    """Runs a script with the SDK's python against a daemon (a daemons.protocol.testing.DaemonProcess)."""
+
+    workdir: Path
+    python: Path
+
+    def run(self, script: str, daemon, env: dict[str, str], *, timeout: float) -> dict:
+        """The script gets DAEMON_URL/LOGIN/PASSWORD plus `env`, and prints one JSON line last: that, parsed."""
+        path = self.workdir / "sdk_check.py"
+        path.write_text(script)
+        full_env = {
+            "PATH": "/usr/bin:/bin",
+            "DAEMON_URL": daemon.url,
+            "DAEMON_LOGIN": daemon.login,
+            "DAEMON_PASSWORD": daemon.password,
+            **env,
+        }
+        run = subprocess.run(
+            [self.python, str(path)], cwd=self.workdir, env=full_env, capture_output=True, text=True, timeout=timeout
+        )
+        assert run.returncode == 0, run.stderr[-3000:] + daemon.log()[-2000:]
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def sdk_runner(tmp_path: Path) -> SdkRunner:
+    """The SDK's venv made (or checked) and a work dir outside the project, before any daemon starts."""
+    workdir = tmp_path / "sdk"
+    workdir.mkdir()
+    return SdkRunner(workdir, sdk_python(workdir))

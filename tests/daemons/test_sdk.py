@@ -3,14 +3,11 @@
 It runs in its own venv, in a subprocess (tests/daemons/sdk.py says why).
 """
 
-import json
-import subprocess
-
 import pytest
 
 from daemons.btc.testing import start_daemon
 from daemons.simulator.testing import start_simulator
-from tests.daemons.sdk import sdk_python
+from tests.daemons.sdk import sdk_runner
 from wallets.keys import generate_xpub
 
 pytestmark = pytest.mark.slow
@@ -107,26 +104,12 @@ asyncio.run(main())
 
 
 def test_bitcart_sdk_creates_reads_and_hears_about_a_payment(tmp_path):
-    workdir = tmp_path / "sdk"
-    workdir.mkdir()
-    python = sdk_python(workdir)
+    sdk = sdk_runner(tmp_path)
     sim = start_simulator(tmp_path / "sim", initial_blocks=1)
     daemon = start_daemon(tmp_path, sim)
     try:
         xpub = generate_xpub("regtest", "p2wpkh")
-        script = workdir / "sdk_check.py"
-        script.write_text(SDK_SCRIPT)
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "DAEMON_URL": daemon.url,
-            "DAEMON_LOGIN": daemon.login,
-            "DAEMON_PASSWORD": daemon.password,
-            "XPUB": xpub,
-            "SIM_CONTROL": sim.control_url,
-        }
-        run = subprocess.run([python, str(script)], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
-        assert run.returncode == 0, run.stderr[-3000:] + daemon.log()[-2000:]
-        out = json.loads(run.stdout.strip().splitlines()[-1])
+        out = sdk.run(SDK_SCRIPT, daemon, {"XPUB": xpub, "SIM_CONTROL": sim.control_url}, timeout=60)
     finally:
         assert daemon.stop() == 0
         sim.stop()

@@ -3,14 +3,12 @@
 The SDK lives in its own venv (tests/daemons/sdk.py explains why and makes it).
 """
 
-import json
-import subprocess
 from decimal import Decimal
 
 import pytest
 
 from daemons.eth.testing import start_daemon
-from tests.daemons.sdk import sdk_python
+from tests.daemons.sdk import sdk_runner
 
 pytestmark = pytest.mark.slow
 
@@ -70,27 +68,12 @@ asyncio.run(main())
 
 
 def test_bitcart_sdk_eth_creates_reads_and_hears_about_a_payment(tmp_path, chain, merchant_address):
-    workdir = tmp_path / "sdk"
-    workdir.mkdir()
-    python = sdk_python(workdir)
+    sdk = sdk_runner(tmp_path)
     daemon = start_daemon(tmp_path, chain.node, tokens={"USDT": chain.usdt})
     try:
         daemon.wait_for(daemon.synced, what="first scan")
-        script = workdir / "sdk_check.py"
-        script.write_text(SDK_SCRIPT)
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "DAEMON_URL": daemon.url,
-            "DAEMON_LOGIN": daemon.login,
-            "DAEMON_PASSWORD": daemon.password,
-            "WALLET": merchant_address,
-            "USDT": chain.usdt,
-            "NODE_URL": chain.node.url,
-            "PAYER": chain.payer,
-        }
-        run = subprocess.run([python, str(script)], cwd=workdir, env=env, capture_output=True, text=True, timeout=90)
-        assert run.returncode == 0, run.stderr[-3000:] + daemon.log()[-2000:]
-        out = json.loads(run.stdout.strip().splitlines()[-1])
+        env = {"WALLET": merchant_address, "USDT": chain.usdt, "NODE_URL": chain.node.url, "PAYER": chain.payer}
+        out = sdk.run(SDK_SCRIPT, daemon, env, timeout=90)
     finally:
         assert daemon.stop() == 0
 

@@ -1,4 +1,8 @@
-"""HTTP side: `POST /` JSON-RPC 2.0, `GET /spec`, `GET /ws`, all behind HTTP basic auth."""
+"""HTTP side of a coin daemon: `POST /` JSON-RPC 2.0, `GET /spec`, `GET /ws`, all behind HTTP basic auth.
+
+The coin gives its login/password, its event Hub, its Methods (a daemons.protocol.methods.BaseMethods) and
+its /spec document; everything on the wire is decided here, once for every coin.
+"""
 
 import base64
 import binascii
@@ -8,8 +12,7 @@ import logging
 
 from aiohttp import web
 
-from daemons.btc.config import Settings
-from daemons.btc.errors import (
+from daemons.protocol.errors import (
     BATCH_NOT_SUPPORTED,
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -19,12 +22,11 @@ from daemons.btc.errors import (
     UNAUTHORIZED,
     WALLET_NOT_LOADED,
     RPCError,
-    build_spec,
 )
-from daemons.btc.methods import Methods, lookup
-from daemons.btc.service import Service
+from daemons.protocol.events import Hub
+from daemons.protocol.methods import BaseMethods
 
-logger = logging.getLogger("daemons.btc.server")
+logger = logging.getLogger("daemons.protocol.server")
 
 MAX_BODY = 1024 * 1024
 
@@ -52,19 +54,13 @@ def split_params(params) -> tuple[list, dict]:
     raise RPCError(INVALID_PARAMS, "params must be a list or an object")
 
 
-def wallet_key(value) -> str | None:
-    # Bitcart sends either the xpub or {"xpub": ..., "contract": ..., "diskless": ...}; only xpub matters here.
-    if isinstance(value, dict):
-        value = value.get("xpub")
-    return value if value else None
-
-
 class Server:
-    def __init__(self, settings: Settings, service: Service):
-        self.settings = settings
-        self.service = service
-        self.methods = Methods(service)
-        self.spec = build_spec()
+    def __init__(self, *, login: str, password: str, hub: Hub, methods: BaseMethods, spec: dict):
+        self.login = login
+        self.password = password
+        self.hub = hub
+        self.methods = methods
+        self.spec = spec
 
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
@@ -75,7 +71,7 @@ class Server:
         return app
 
     async def _on_shutdown(self, _app) -> None:
-        await self.service.hub.close()
+        await self.hub.close()
 
     def authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -86,8 +82,8 @@ class Server:
         except (binascii.Error, ValueError):
             return False
         # compare_digest over both parts, so timing does not reveal which one was wrong
-        ok_user = hmac.compare_digest(user.encode("latin1"), self.settings.login.encode("latin1", "replace"))
-        ok_pass = hmac.compare_digest(password.encode("latin1"), self.settings.password.encode("latin1", "replace"))
+        ok_user = hmac.compare_digest(user.encode("latin1"), self.login.encode("latin1", "replace"))
+        ok_pass = hmac.compare_digest(password.encode("latin1"), self.password.encode("latin1", "replace"))
         return ok_user and ok_pass
 
     def unauthorized(self) -> web.Response:
@@ -103,7 +99,7 @@ class Server:
     async def handle_ws(self, request: web.Request):
         if not self.authorized(request):
             return self.unauthorized()
-        return await self.service.hub.serve(request)
+        return await self.hub.serve(request)
 
     async def handle_rpc(self, request: web.Request) -> web.Response:
         if not self.authorized(request):
@@ -137,14 +133,14 @@ class Server:
     async def dispatch(self, method, params):
         if not isinstance(method, str) or not method:
             raise RPCError(PROCEDURE_NOT_FOUND, "Procedure not found")
-        info = lookup(method)
+        info = self.methods.registry.lookup(method)
         if info is None:
             raise RPCError(PROCEDURE_NOT_FOUND, "Procedure not found")
         args, kwargs = split_params(params)
-        xpub = wallet_key(kwargs.pop("xpub", None))
+        xpub = kwargs.pop("xpub", None)
         wallet = None
         if info.requires_wallet:
-            if xpub is None:
+            if not xpub:
                 raise RPCError(WALLET_NOT_LOADED, "Wallet not loaded")
-            wallet = self.service.wallet(xpub)
+            wallet = self.methods.wallet(xpub)
         return await self.methods.call(info, args, kwargs, wallet)
