@@ -1,10 +1,14 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 from bitcart.errors import ValidationFailed
 from bitcart.money import btc_to_sat, validate_price
-from stores.models import Product, Store
+from stores.models import Product, Store, Template
 from stores.services import product_create, store_create
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +71,34 @@ def test_reserve_stock_refuses_a_short_order_and_takes_nothing(store):
     assert dict(Product.objects.values_list("name", "quantity")) == {"Hat": 0, "Cap": 5, "Pin": -1}
     products_release_stock(counts={cap.pk: 4, hat.pk: 2, pin.pk: 1})
     assert dict(Product.objects.values_list("name", "quantity")) == {"Hat": 2, "Cap": 9, "Pin": -1}
+
+
+@pytest.mark.django_db(transaction=True)  # the migration alters the table: no pending FK checks
+def test_migration_renames_owner_wide_templates_the_old_constraint_let_repeat(merchant, store):
+    """Before stores 0003 two owner-wide templates (store NULL) could share a name; the migration
+    gives the later ones a suffix, then the new constraint holds."""
+    executor = MigrationExecutor(connection)
+    executor.migrate([("stores", "0002_merchants_group")])
+    try:
+        old = executor.loader.project_state([("stores", "0002_merchants_group")]).apps
+        template = old.get_model("stores", "Template")
+        start = timezone.now()
+        rows = [(None, "receipt", "first"), (None, "receipt", "second"), (None, "receipt", "third")]
+        rows += [(None, "receipt (2)", "taken"), (store.pk, "receipt", "in a store")]
+        for n, (store_id, name, text) in enumerate(rows):
+            row = template.objects.create(owner_id=merchant.pk, store_id=store_id, name=name, text=text)
+            template.objects.filter(pk=row.pk).update(created=start + timedelta(seconds=n))  # a clear order
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    rows = Template.objects.order_by("created", "pk").values_list("store_id", "name", "text")
+    assert list(rows) == [
+        (None, "receipt", "first"),
+        (None, "receipt (2)", "second"),
+        (None, "receipt (3)", "third"),
+        (None, "receipt (2) (2)", "taken"),
+        (store.pk, "receipt", "in a store"),
+    ]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Template.objects.create(owner=merchant, store=None, name="receipt", text="again")
