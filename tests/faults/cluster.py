@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,7 @@ PG_ADMIN_DSN = os.environ.get("FAULTS_PG_DSN", "postgresql://postgres@127.0.0.1:
 EXPIRY_SWEEP_SECONDS = 2
 RECONCILE_SECONDS = 5
 DAEMON = "daemon-btc"
+START_RETRIES = 100  # supervisord_conf's startretries: then supervisord gives a program up (FATAL)
 
 
 def free_port() -> int:
@@ -68,6 +70,11 @@ class Cluster:
         self.processes: dict[str, subprocess.Popen] = {}
         self.programs: dict[str, Program] = {}
         self.db_created = False
+        # supervisord's autorestart: a program that exits on its own is started again (kill() is the
+        # test's deliberate outage, which the test ends itself). What was restarted is kept here.
+        self.restarts: list[tuple[str, int | None]] = []
+        self._lock = threading.RLock()
+        self._supervising = threading.Event()
         # What a user exports before starting supervisord; supervisord passes it on to every program.
         self.env = {
             **{key: value for key, value in os.environ.items() if not key.startswith(("BTC_", "REDIS_"))},
@@ -104,9 +111,23 @@ class Cluster:
         for name in list(self.programs)[1:]:  # in supervisord's order (priority)
             self.start_process(name)
         self.wait_web()
+        self._supervising.set()
+        threading.Thread(target=self._supervise, name="cluster-supervisor", daemon=True).start()
+
+    def _supervise(self) -> None:
+        """Restart programs that exited on their own, as supervisord does (autorestart=true)."""
+        while self._supervising.is_set():
+            with self._lock:
+                for name, process in list(self.processes.items()):
+                    gave_up = sum(1 for restarted, _ in self.restarts if restarted == name) >= START_RETRIES
+                    if process.poll() is not None and self.programs[name].autorestart and not gave_up:
+                        self.restarts.append((name, process.returncode))
+                        self.start_process(name)
+            time.sleep(0.2)
 
     def stop(self) -> None:
         """Kill everything (process groups), then drop the database. Never raises for a dead process."""
+        self._supervising.clear()
         for name in list(self.processes):
             self.kill(name)
         if self.db_created:
@@ -151,7 +172,7 @@ class Cluster:
     def start_process(self, name: str) -> None:
         """Start one program as supervisord would, then wait (bounded) until it serves."""
         program = self.programs[name]
-        with (self.logs / f"{name}.log").open("ab") as log:
+        with self._lock, (self.logs / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 program.command,
                 cwd=program.directory,
@@ -198,7 +219,8 @@ class Cluster:
 
     def kill(self, name: str) -> None:
         """kill -9 the process (its whole group) and reap it."""
-        process = self.processes.pop(name, None)
+        with self._lock:
+            process = self.processes.pop(name, None)
         if process is None:
             return
         try:

@@ -280,7 +280,7 @@ def test_payment_stream_survives_kill_9_of_every_process(cluster, buyer):
     print(
         f"\nstream: {len(buyer.bought)} invoices ({len(paid_invoices)} paid, {payments} outputs), "
         f"{buyer.refused} creations refused during outages, {events} status events, events by cause {causes}, "
-        f"{time.monotonic() - started:.1f}s"
+        f"restarted by autorestart (program, exit code) {cluster.restarts}, {time.monotonic() - started:.1f}s"
     )
 
 

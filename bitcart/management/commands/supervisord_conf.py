@@ -28,6 +28,7 @@ class Program:
     environment: dict[str, str] = field(default_factory=dict)
     stopwaitsecs: int = 15
     priority: int = 100
+    autorestart: bool = True  # supervisord starts it again whenever it exits
 
 
 # One KEY="value" of an environment= line (render never writes a double quote inside a value).
@@ -45,7 +46,7 @@ def render_program(program: Program) -> str:
         f"command={_escape(shlex.join(program.command))}",
         f"directory={program.directory}",
         "autostart=true",
-        "autorestart=true",
+        f"autorestart={str(program.autorestart).lower()}",
         "startsecs=2",
         "startretries=100",
         "stopsignal=TERM",
@@ -106,6 +107,7 @@ def parse(text: str) -> dict[str, Program]:
                 environment=environment,
                 stopwaitsecs=int(options.get("stopwaitsecs", "10")),
                 priority=int(options.get("priority", "999")),
+                autorestart=options.get("autorestart", "unexpected") == "true",
             )
         )
     return {p.name: p for p in sorted(found, key=lambda p: p.priority)}
