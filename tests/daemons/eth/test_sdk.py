@@ -43,7 +43,7 @@ async def main():
     except Exception as exc:
         out["precise_error"] = type(exc).__name__
     try:
-        await ETH(xpub=env["WALLET"][:-1] + "0", **auth).add_request(1)
+        await ETH(xpub=env["BAD_CHECKSUM"], **auth).add_request(1)
     except Exception as exc:
         out["address_error"] = type(exc).__name__
 
@@ -67,12 +67,30 @@ asyncio.run(main())
 """
 
 
+def wrong_checksum(address):
+    """The address with one letter's case flipped, still mixed case: a certain EIP-55 checksum failure."""
+    body = address[2:]
+    letters = [i for i, char in enumerate(body) if char.isalpha()]
+    for i in letters:
+        flipped = body[:i] + body[i].swapcase() + body[i + 1 :]
+        if flipped not in (flipped.lower(), flipped.upper()):
+            return "0x" + flipped
+    raise AssertionError(f"{address} has too few letters to break its checksum by case")
+
+
+def test_wrong_checksum_is_mixed_case_and_differs_only_in_case():
+    address = "0x52908400098527886E0F7030069857D2E4169EE7"
+    bad = wrong_checksum(address)
+    assert bad != address and bad.lower() == address.lower() and bad not in (bad.lower(), bad.upper())
+
+
 def test_bitcart_sdk_eth_creates_reads_and_hears_about_a_payment(tmp_path, chain, merchant_address):
     sdk = sdk_runner(tmp_path)
     daemon = start_daemon(tmp_path, chain.node, tokens={"USDT": chain.usdt})
     try:
         daemon.wait_for(daemon.synced, what="first scan")
-        env = {"WALLET": merchant_address, "USDT": chain.usdt, "NODE_URL": chain.node.url, "PAYER": chain.payer}
+        env = {"WALLET": merchant_address, "USDT": chain.usdt, "NODE_URL": chain.node.url, "PAYER": chain.payer,
+               "BAD_CHECKSUM": wrong_checksum(merchant_address)}
         out = sdk.run(SDK_SCRIPT, daemon, env, timeout=90)
     finally:
         assert daemon.stop() == 0
