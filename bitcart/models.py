@@ -1,4 +1,5 @@
 from collections.abc import Iterable
+from decimal import Decimal
 
 from django.db import models
 
@@ -31,6 +32,36 @@ class UlidField(models.CharField):
 def money_field(**kwargs) -> models.DecimalField:
     """Decimal amount of any currency (fiat up to 3 places, BTC 8): one column shape everywhere."""
     return models.DecimalField(max_digits=28, decimal_places=12, **kwargs)
+
+
+class UnitsField(models.DecimalField):
+    """An amount in a coin's smallest unit (satoshi, wei, token unit): NUMERIC(40, 0) in the database, int in
+    Python. 40 digits hold 10^30 base units with room to add them up; no float is ever involved."""
+
+    MAX_DIGITS = 40
+
+    def __init__(self, *args, **kwargs):
+        kwargs["max_digits"] = self.MAX_DIGITS
+        kwargs["decimal_places"] = 0
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("max_digits", None)
+        kwargs.pop("decimal_places", None)
+        return name, path, args, kwargs
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else int(value)
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return None if value is None else int(value)
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = Decimal(value)
+        return super().get_db_prep_value(value, connection, prepared)
 
 
 def prefetched(instance: models.Model, **relations: Iterable[models.Model]) -> None:

@@ -1,17 +1,15 @@
-"""Currencies and amounts. Money is Decimal with a currency beside it; chain amounts are satoshis.
+"""Currencies and amounts. Money is Decimal with a currency beside it; chain amounts are ints of the coin's
+smallest unit (satoshis, wei, token units), with the coin's decimals beside them (coins.registry).
 
-One place quantizes: `quantize` for prices in their currency, `btc_to_sat`/`sat_to_btc` for the chain.
+One place quantizes: `quantize` for prices in their currency, `to_units`/`from_units` for the chain.
 """
 
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from bitcart.errors import ValidationFailed
+from coins.registry import SATS, coin_decimals, coins
 
-SATOSHIS_PER_BTC = 100_000_000
 MAX_PRICE = Decimal("1000000000000")  # 10^12 of any currency: beyond it is a typo, not an order
-
-# Crypto currencies we accept payment in, with their decimal places.
-CRYPTO_CURRENCIES: dict[str, int] = {"BTC": 8, "SATS": 0}
 
 # ISO 4217 fiat currencies with their minor-unit exponent (the ones rate providers quote).
 FIAT_CURRENCIES: dict[str, int] = {
@@ -66,22 +64,39 @@ FIAT_CURRENCIES: dict[str, int] = {
     "BHD": 3,
 }
 
-CURRENCIES: dict[str, int] = {**FIAT_CURRENCIES, **CRYPTO_CURRENCIES}
+
+def currencies() -> dict[str, int]:
+    """Every currency a price may be in, with its decimal places: the fiats, and the enabled coins (and SATS)."""
+    from_coins = {code: places for code in coin_codes() if (places := coin_decimals(code)) is not None}
+    return {**FIAT_CURRENCIES, **from_coins}
+
+
+def currency_choices() -> list[tuple[str, str]]:
+    """For form fields (callable choices: read when the form is built, so the enabled coins count)."""
+    return [(code, code) for code in sorted(currencies())]
+
+
+def coin_codes() -> list[str]:
+    """The enabled coins' symbols (and SATS with bitcoin), read from the registry each time: settings decide."""
+    symbols = [coin.symbol for coin in coins()]
+    return [*symbols, SATS] if "BTC" in symbols else symbols
 
 
 def normalize_currency(code: str) -> str:
     value = (code or "").strip().upper()
-    if value not in CURRENCIES:
+    if value not in FIAT_CURRENCIES and coin_decimals(value) is None:
         raise ValidationFailed(f"Unknown currency: {code!r}", code="unknown_currency")
     return value
 
 
 def is_crypto(code: str) -> bool:
-    return code.upper() in CRYPTO_CURRENCIES
+    return coin_decimals(code) is not None
 
 
 def decimals(currency: str) -> int:
-    return CURRENCIES[normalize_currency(currency)]
+    value = normalize_currency(currency)
+    places = FIAT_CURRENCIES.get(value)
+    return places if places is not None else coin_decimals(value)
 
 
 def to_decimal(value: object, *, field: str = "amount") -> Decimal:
@@ -118,38 +133,48 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-decimals(currency)), rounding=ROUND_HALF_UP)
 
 
-def btc_to_sat(amount: Decimal) -> int:
-    """BTC → satoshis, rounded down: a fractional satoshi is never asked of the buyer.
+def to_units(amount: Decimal, places: int) -> int:
+    """Coin amount → smallest units, rounded down: a fractional unit is never asked of the buyer.
 
     Every conversion of a price into an on-chain ask goes through here, so rounding is the same
-    everywhere and always in the buyer's favour by less than one satoshi.
+    everywhere and always in the buyer's favour by less than one unit.
     """
-    return int((amount * SATOSHIS_PER_BTC).to_integral_value(rounding=ROUND_DOWN))
+    with localcontext() as ctx:
+        ctx.prec = 80  # 10^12 coins of 30 decimals fit exactly
+        return int(amount.scaleb(places).to_integral_value(rounding=ROUND_DOWN))
 
 
-def sat_to_btc(sat: int) -> Decimal:
-    return (Decimal(sat) / SATOSHIS_PER_BTC).quantize(Decimal("0.00000001"))
+def from_units(units: int, places: int) -> Decimal:
+    """Smallest units → the coin amount, exact, with all the coin's decimal places."""
+    with localcontext() as ctx:
+        ctx.prec = 80
+        return Decimal(units).scaleb(-places).quantize(Decimal(1).scaleb(-places))
 
 
-def format_btc(sat: int) -> str:
-    return f"{sat_to_btc(sat):.8f}"
+def format_units(units: int, places: int) -> str:
+    return f"{from_units(units, places):f}"
 
 
-def price_to_sat(*, price: Decimal, rate: Decimal) -> int:
-    """Satoshis to ask for `price` at `rate` (price units per BTC), rounded down: the buyer never
-    pays a fraction of a satoshi more than the price.
+def format_coin(units: int, places: int, symbol: str) -> str:
+    """'0.00123000 BTC': an on-chain amount for people (admin pages, e-mails)."""
+    return f"{format_units(units, places)} {symbol}"
 
-    The quotient is truncated (ROUND_DOWN) at 60 significant digits: it is then never above the exact
-    value, and as both inputs have at most 28 digits it is close enough below a whole satoshi that
-    flooring it gives exactly floor(price / rate × 10^8).
+
+def price_to_units(*, price: Decimal, rate: Decimal, places: int) -> int:
+    """Smallest units to ask for `price` at `rate` (price units per 1 coin), rounded down: the buyer never
+    pays a fraction of a unit more than the price.
+
+    The quotient is truncated (ROUND_DOWN) at 80 significant digits: it is then never above the exact
+    value, and as both inputs have at most 28 digits it is close enough below a whole unit that
+    flooring it gives exactly floor(price / rate × 10^places).
     """
     if not isinstance(price, Decimal) or not isinstance(rate, Decimal):
-        raise TypeError("price_to_sat takes Decimals")
+        raise TypeError("price_to_units takes Decimals")
     if not rate.is_finite() or rate <= 0:
         raise ValidationFailed(f"Invalid rate: {rate}", code="invalid_rate")
     if not price.is_finite() or price < 0:
         raise ValidationFailed(f"Invalid price: {price}", code="invalid_amount")
     with localcontext() as ctx:
-        ctx.prec = 60
+        ctx.prec = 80
         ctx.rounding = ROUND_DOWN
-        return btc_to_sat(price / rate)
+        return to_units(price / rate, places)

@@ -6,12 +6,15 @@ or still syncing: try again later) and terminal (bad input: retrying cannot help
 
 import itertools
 import logging
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import httpx
 from django.conf import settings
+
+from coins import registry
 
 logger = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -48,7 +51,7 @@ class ChainOutput:
     address: str
     txid: str
     vout: int
-    value_sat: int
+    value: int  # in the coin's smallest unit
     height: int  # 0: in the mempool
     confirmations: int
 
@@ -59,18 +62,9 @@ class AddressOutputs(NamedTuple):
     pending: list[str]  # not answered in time: absent from `outputs`, nothing to conclude
 
 
-def _password() -> str:
-    if settings.BTC_PASSWORD:
-        return settings.BTC_PASSWORD
-    # The daemon generates one on first start and keeps it in its data directory.
-    path = settings.DATA_DIR / "daemon-btc" / "password"
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
-
-
 class DaemonClient:
+    """A client of one chain's daemon (coins.registry: its URL, login and password); bitcoin's by default."""
+
     def __init__(
         self,
         url: str | None = None,
@@ -78,9 +72,12 @@ class DaemonClient:
         login: str | None = None,
         password: str | None = None,
         timeout: float | None = None,
+        chain: str = "btc",
     ):
-        self.url = url or settings.BTC_DAEMON_URL
-        self.auth = (login or settings.BTC_LOGIN, password if password is not None else _password())
+        conf = registry.chain(chain)
+        self.chain = conf.key
+        self.url = url or conf.daemon_url
+        self.auth = (login or conf.login, password if password is not None else conf.daemon_password())
         self.timeout = timeout or settings.DAEMON_TIMEOUT
         # One keep-alive connection pool per client (httpx.Client is thread-safe): a listener or a
         # reconciliation makes many calls, and a new TCP connection each time costs milliseconds.
@@ -141,7 +138,7 @@ class DaemonClient:
                     address,
                     o["txid"],
                     int(o["vout"]),
-                    int(o["value_sat"]),
+                    int(o["value"] if "value" in o else o["value_sat"]),
                     int(o.get("height") or 0),
                     int(o.get("confirmations") or 0),
                 )
@@ -155,3 +152,21 @@ class DaemonClient:
 
     def get_tip(self) -> dict:
         return self.call("get_tip")
+
+
+_clients: dict[tuple[str, float | None], DaemonClient] = {}
+_clients_lock = threading.Lock()
+
+
+def chain_client(key: str, *, timeout: float | None = None) -> DaemonClient:
+    """A shared client of a chain's daemon for short calls made while serving requests (one keep-alive pool
+    per chain and timeout, kept for the process: httpx.Client is thread-safe). Rebuilt when the chain's
+    settings change (tests)."""
+    conf = registry.chain(key)
+    with _clients_lock:
+        client = _clients.get((key, timeout))
+        if client is None or client.url != conf.daemon_url or client.auth[1] != conf.daemon_password():
+            if client is not None:
+                client.close()
+            client = _clients[(key, timeout)] = DaemonClient(chain=key, timeout=timeout)
+        return client

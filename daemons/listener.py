@@ -1,4 +1,7 @@
-"""The listener: holds one websocket to the coin daemon and turns its events into invoice updates.
+"""The listener: holds one websocket to one chain's daemon and turns its events into invoice updates.
+
+One listener per enabled chain (coins.registry; supervisord runs `manage.py listen --chain <key>` for each), so
+a chain whose daemon is down holds up nothing of another chain's.
 
 Events are only a trigger. For every event the listener asks the daemon for the authoritative
 outputs of the addresses concerned and applies them through the idempotent sync service; after
@@ -23,6 +26,8 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.utils import timezone
 
+from coins import registry
+from coins.registry import Family
 from daemons.client import DaemonClient, DaemonError
 from invoices import effects, reconcile
 from invoices.watch import watch_all, watch_recent
@@ -47,6 +52,9 @@ def ws_url(daemon_url: str) -> str:
 class Listener:
     def __init__(self, client: DaemonClient | None = None):
         self.client = client or DaemonClient()
+        # Bitcoin-family daemons watch the addresses Django registers; Ethereum-family ones watch what they
+        # opened a request for, and name it by request id in their events.
+        self.registers_addresses = registry.chain(self.client.chain).family == Family.BITCOIN
         self.connected = asyncio.Event()
         self.resyncs = 0
         self.watch_cursor: datetime = timezone.now()
@@ -66,12 +74,14 @@ class Listener:
 
     def resync(self) -> int:
         self.watch_cursor = timezone.now() - WATCH_OVERLAP
-        watch_all(client=self.client)
+        if self.registers_addresses:
+            watch_all(client=self.client)
         changed = reconcile.reconcile(client=self.client, cause="reconnect")
         self.resyncs += 1
         return changed
 
     def on_addresses(self, xpub: str, addresses: list[str]) -> int:
+        """`addresses`: the payment methods' lookups (addresses, or request ids) named by the events."""
         return reconcile.sync_addresses(xpub=xpub, addresses=addresses, client=self.client, cause="daemon")
 
     def watch_new(self) -> int:
@@ -112,16 +122,22 @@ class Listener:
             if event == "new_block":
                 block = True
             elif event in ADDRESS_EVENTS:
-                # Bitcoin addresses are in `addresses` for every address event. Not `address`: in `new_payment`
-                # that is the SDK request's key (Bitcart's contract), not an address.
-                found = update.get("addresses") or []
-                if not isinstance(found, list):
-                    continue
-                addresses.update(a for a in found if isinstance(a, str))
+                addresses.update(self.lookups(update))
         if addresses and isinstance(xpub, str):
             await sync_to_async(self._db, thread_sensitive=False)(self.on_addresses, xpub, sorted(addresses))
         if block:
             await sync_to_async(self._db, thread_sensitive=False)(self.on_block)
+
+    def lookups(self, update: dict) -> list[str]:
+        """The payment methods an address event is about, by their lookup."""
+        if not self.registers_addresses:
+            # Ethereum-family: the request id (null for a transfer that matched no request).
+            request_id = update.get("request_id")
+            return [request_id] if isinstance(request_id, str) and request_id else []
+        # Bitcoin addresses are in `addresses` for every address event. Not `address`: in `new_payment`
+        # that is the SDK request's key (Bitcart's contract), not an address.
+        found = update.get("addresses") or []
+        return [a for a in found if isinstance(a, str)] if isinstance(found, list) else []
 
     async def run_once(self) -> None:
         login, password = self.client.auth
@@ -150,7 +166,9 @@ class Listener:
                 changed = resync.result()  # a daemon error here reconnects, and so resyncs again
                 logger.info("listener connected; resync changed %s payment methods", changed)
                 self.connected.set()
-                watcher = asyncio.ensure_future(self.watch_loop())
+                watcher = asyncio.ensure_future(
+                    self.watch_loop() if self.registers_addresses else asyncio.Event().wait()
+                )
                 try:
                     await reader
                 finally:

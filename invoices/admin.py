@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from bitcart.admin import OwnerScopedAdmin, ScopedModelForm, ViewOnlyScopedAdmin, csv_response
 from bitcart.errors import ApplicationError
-from bitcart.money import CURRENCIES, quantize, sat_to_btc
+from bitcart.money import currency_choices, format_coin, quantize
 from bitcart.ownership import owned_objects
 from invoices import selectors, services
 from invoices.customer import DetailsActor, invoice_details_update
@@ -70,8 +70,8 @@ _STATUS_COLOURS: dict[str, str] = {
 }
 
 
-def _btc(sat: int) -> str:
-    return f"{sat_to_btc(sat)} BTC"
+def _coin(method: PaymentMethod, units: int) -> str:
+    return format_coin(units, method.decimals, method.currency)
 
 
 class InvoiceCreateForm(ScopedModelForm):
@@ -82,7 +82,7 @@ class InvoiceCreateForm(ScopedModelForm):
     price = forms.CharField(required=False, max_length=40, help_text="Empty: the sum of the products' prices.")
     currency = forms.ChoiceField(
         required=False,
-        choices=[("", "Store default"), *((c, c) for c in sorted(CURRENCIES))],
+        choices=lambda: [("", "Store default"), *currency_choices()],
     )
     order_id = forms.CharField(required=False, max_length=255)
     buyer_email = forms.EmailField(required=False)
@@ -233,9 +233,9 @@ class InvoiceAdmin(OwnerScopedAdmin):
         invoice = self.object_or_404(request, object_id)
         methods = selectors.invoice_payment_methods(invoice=invoice)
         context = {
-            "payment_methods": [{"method": m, "amount_btc": _btc(m.amount)} for m in methods],
+            "payment_methods": [{"method": m, "amount": _coin(m, m.amount)} for m in methods],
             "payments": [
-                {"payment": p, "amount_btc": _btc(p.amount), "address": m.address}
+                {"payment": p, "amount": _coin(m, p.amount), "address": m.address}
                 for m in methods
                 for p in m.payments.all()
             ],
@@ -313,7 +313,7 @@ class InvoiceAdmin(OwnerScopedAdmin):
 
 @admin.register(PaymentMethod)
 class PaymentMethodAdmin(ViewOnlyScopedAdmin):
-    list_display = ("address", "invoice", "wallet", "amount_btc", "rate", "confirmations", "is_used", "created")
+    list_display = ("address", "invoice", "wallet", "coin_amount", "rate", "confirmations", "is_used", "created")
     list_filter = ("currency", "is_used")
     search_fields = ("=address", "=invoice__id")
     date_hierarchy = "created"
@@ -321,13 +321,13 @@ class PaymentMethodAdmin(ViewOnlyScopedAdmin):
     show_full_result_count = False
 
     @admin.display(description="Amount", ordering="amount")
-    def amount_btc(self, obj: PaymentMethod) -> str:
-        return _btc(obj.amount)
+    def coin_amount(self, obj: PaymentMethod) -> str:
+        return _coin(obj, obj.amount)
 
 
 @admin.register(Payment)
 class PaymentAdmin(ViewOnlyScopedAdmin):
-    list_display = ("output", "payment_method", "amount_btc", "height", "confirmations", "state", "created")
+    list_display = ("output", "payment_method", "coin_amount", "height", "confirmations", "state", "created")
     list_filter = ("state",)
     search_fields = ("=txid", "=payment_method__address", "=payment_method__invoice__id")
     date_hierarchy = "created"
@@ -339,8 +339,8 @@ class PaymentAdmin(ViewOnlyScopedAdmin):
         return f"{obj.txid}:{obj.vout}"
 
     @admin.display(description="Amount", ordering="amount")
-    def amount_btc(self, obj: Payment) -> str:
-        return _btc(obj.amount)
+    def coin_amount(self, obj: Payment) -> str:
+        return _coin(obj.payment_method, obj.amount)
 
 
 @admin.register(InvoiceEvent)

@@ -5,10 +5,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from bitcart.money import btc_to_sat, format_btc, is_crypto, quantize
+from django.conf import settings
+
+from bitcart.money import format_units, is_crypto, quantize, to_units
+from coins import evm, registry
+from coins.registry import Family
 from invoices.effects import invoice_public_state
+from invoices.methods import payment_uri
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceProduct, InvoiceStatus, PaymentMethod
-from invoices.services import payment_url
 
 # Statuses after which nothing the payment pipeline does changes the page any more.
 FINAL_STATUSES = (InvoiceStatus.COMPLETE, InvoiceStatus.INVALID, InvoiceStatus.REFUNDED)
@@ -18,11 +22,13 @@ FINAL_STATUSES = (InvoiceStatus.COMPLETE, InvoiceStatus.INVALID, InvoiceStatus.R
 class MethodRow:
     id: str
     currency: str
+    decimals: int
     amount: int
     rate: Decimal
     rate_source: str
     address: str
     payment_url: str
+    chain: str  # the wallet's currency: its chain's symbol
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,15 @@ class ProductLine:
 class MethodView:
     id: str
     currency: str
+    name: str
+    family: str  # coins.registry.Family of its chain ("" for a chain no longer enabled)
+    decimals: int
     address: str
-    amount_sat: int
-    amount: str  # BTC, 8 places
-    remaining_sat: int
+    amount_units: int
+    amount: str  # in coin units, the coin's decimals
+    remaining_units: int
     remaining: str
-    payment_url: str  # BIP21 for the remaining amount
+    payment_url: str  # BIP21 / EIP-681 for the remaining amount
     rate: Decimal
     rate_source: str
 
@@ -87,7 +96,9 @@ def _invoice_parts(invoice_id: str) -> tuple[tuple[MethodRow, ...], tuple[Produc
         MethodRow(*row)
         for row in PaymentMethod.objects.filter(invoice_id=invoice_id)
         .order_by("created")
-        .values_list("id", "currency", "amount", "rate", "rate_source", "address", "payment_url")
+        .values_list(
+            "id", "currency", "decimals", "amount", "rate", "rate_source", "address", "payment_url", "wallet__currency"
+        )
     )
     lines = tuple(
         ProductLine(*row)
@@ -112,26 +123,48 @@ def checkout_state_get(*, invoice_id: str) -> dict | None:
     return None if invoice is None else invoice_public_state(invoice)
 
 
-def method_view(invoice: Invoice, method: MethodRow) -> MethodView:
-    """The amount still due on one payment method, and the BIP21 URI asking exactly that.
+def _remaining(invoice: Invoice, method: MethodRow, chain: registry.Chain | None) -> int:
+    """What is still due on one method, in its smallest unit (never below zero: overpaid is nothing left).
 
-    `sent_amount` is what the best-paid method received; with one wallet (the common case) it is
-    this method's. Never below zero: overpayment shows as nothing left to pay.
-    """
-    sent_sat = btc_to_sat(invoice.sent_amount) if invoice.paid_currency in ("", method.currency) else 0
-    remaining = max(method.amount - sent_sat, 0)
-    if remaining == method.amount:
+    `sent_amount` is what the best-paid method received, in `paid_currency`: this method's when it is
+    the one paid in. An Ethereum-family rest is rounded up to carry the request's payment tag again
+    (daemons/eth/README.md), or the top-up would be attributed to nobody."""
+    sent = to_units(invoice.sent_amount, method.decimals) if invoice.paid_currency == method.currency else 0
+    remaining = max(method.amount - sent, 0)
+    if 0 < remaining < method.amount and chain is not None and chain.family == Family.ETHEREUM:
+        coin = registry.registry().coins.get(method.currency)
+        unit = evm.tag_unit(method.decimals, is_token=bool(coin and coin.is_token))
+        digits = settings.COINS[chain.key].get("tag_digits", evm.DEFAULT_TAG_DIGITS)
+        remaining = evm.with_tag(remaining, evm.tag_of(method.amount, unit, digits), unit, digits)
+    return remaining
+
+
+def method_view(invoice: Invoice, method: MethodRow) -> MethodView:
+    """The amount still due on one payment method, and the URI asking exactly that."""
+    chain = registry.registry().chains.get(method.chain.lower())
+    coin = registry.registry().coins.get(method.currency)
+    remaining = _remaining(invoice, method, chain)
+    if remaining == method.amount or chain is None:
         url = method.payment_url
     else:
-        url = payment_url(address=method.address, amount_sat=remaining, label=f"{invoice.store.name} {invoice.pk}")
+        url = payment_uri(
+            chain=chain,
+            currency=method.currency,
+            address=method.address,
+            units=remaining,
+            label=f"{invoice.store.name} {invoice.pk}",
+        )
     return MethodView(
         id=method.id,
         currency=method.currency,
+        name=coin.name if coin else method.currency,
+        family=chain.family.value if chain else "",
+        decimals=method.decimals,
         address=method.address,
-        amount_sat=method.amount,
-        amount=format_btc(method.amount),
-        remaining_sat=remaining,
-        remaining=format_btc(remaining),
+        amount_units=method.amount,
+        amount=format_units(method.amount, method.decimals),
+        remaining_units=remaining,
+        remaining=format_units(remaining, method.decimals),
         payment_url=url,
         rate=method.rate,
         rate_source=method.rate_source,
@@ -143,7 +176,7 @@ def checkout_methods(invoice: Invoice) -> list[MethodView]:
 
 
 def fiat_rate_display(invoice: Invoice, method: MethodView) -> str:
-    """'1 BTC = 65,000.00 USD' for fiat-priced invoices; empty when the price is already in BTC."""
+    """'1 ETH = 3,000.00 USD' for fiat-priced invoices; empty when the price is in a coin."""
     if is_crypto(invoice.currency):
         return ""
     return f"1 {method.currency} = {quantize(method.rate, invoice.currency):,} {invoice.currency}"
@@ -159,3 +192,11 @@ def invoice_needs_details(invoice: Invoice) -> bool:
 
 def is_open(invoice: Invoice) -> bool:
     return invoice.status in OPEN_STATUSES
+
+
+def sent_display(invoice: Invoice, methods: list[MethodView]) -> str:
+    """What was received, in the paid currency's decimals ("0" before any payment)."""
+    paid = next((m for m in methods if m.currency == invoice.paid_currency), None)
+    if paid is None:
+        return "0"
+    return format_units(to_units(invoice.sent_amount, paid.decimals), paid.decimals)

@@ -1,6 +1,6 @@
 from django.db import models
 
-from bitcart.models import UlidField, money_field
+from bitcart.models import UlidField, UnitsField, money_field
 
 
 class InvoiceStatus(models.TextChoices):
@@ -43,8 +43,8 @@ class Invoice(models.Model):
     currency = models.CharField(max_length=10)
     status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.PENDING)
     exception_status = models.CharField(max_length=16, choices=ExceptionStatus.choices, default=ExceptionStatus.NONE)
-    # Total received, in paid_currency (BTC), from the Payment rows; never edited by hand.
-    sent_amount = models.DecimalField(max_digits=24, decimal_places=8, default=0)
+    # Total received, in paid_currency (coin units, that coin's decimals), from the Payment rows; never edited by hand.
+    sent_amount = models.DecimalField(max_digits=50, decimal_places=20, default=0)
     paid_currency = models.CharField(max_length=10, blank=True)
     paid_date = models.DateTimeField(null=True, blank=True)
     expiration = models.PositiveIntegerField(help_text="Minutes, from the store's checkout settings.")
@@ -108,32 +108,39 @@ class InvoiceProduct(models.Model):
 
 
 class PaymentMethod(models.Model):
-    """One way to pay an invoice: a fresh address of one wallet, and the amount asked there."""
+    """One way to pay an invoice: one coin of one wallet, where to pay it and the amount asked there.
+
+    `lookup` is how the wallet's daemon names it: the address for bitcoin-family coins (a fresh one per
+    invoice), the daemon's request id for Ethereum-family coins (whose invoices share the merchant's address
+    and are told apart by the amount: daemons/eth/README.md)."""
 
     owner_path = "invoice__store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
 
     id = UlidField()
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="payment_methods")
     wallet = models.ForeignKey("wallets.Wallet", on_delete=models.PROTECT, related_name="payment_methods")
-    currency = models.CharField(max_length=10, default="BTC")
-    amount = models.PositiveBigIntegerField(help_text="Satoshis asked.")
-    rate = models.DecimalField(max_digits=28, decimal_places=12, help_text="Invoice currency per 1 BTC.")
+    currency = models.CharField(max_length=10, help_text="The coin paid with (coins.registry symbol).")
+    decimals = models.PositiveSmallIntegerField(help_text="The coin's decimals: amounts are in 10^-decimals units.")
+    amount = UnitsField(help_text="Asked, in the coin's smallest unit.")
+    rate = models.DecimalField(max_digits=40, decimal_places=20, help_text="Invoice currency per 1 coin.")
     rate_source = models.CharField(max_length=200, blank=True)
     address = models.CharField(max_length=100)
+    lookup = models.CharField(max_length=100, help_text="The daemon's key: the address, or its request id.")
     payment_url = models.CharField(max_length=500)
-    derivation_index = models.PositiveBigIntegerField()
+    derivation_index = models.PositiveBigIntegerField(null=True, blank=True)
     confirmations = models.PositiveIntegerField(default=0)
     is_used = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            # An address belongs to one invoice for all time, whatever happens to the invoice.
-            models.UniqueConstraint(fields=["wallet", "address"], name="payment_method_unique_address"),
+            # An address (a daemon request) belongs to one invoice for all time, whatever happens to the invoice.
+            models.UniqueConstraint(fields=["wallet", "currency", "lookup"], name="payment_method_unique_lookup"),
             models.UniqueConstraint(fields=["wallet", "derivation_index"], name="payment_method_unique_index"),
         ]
         indexes = [
             models.Index(fields=["address"], name="payment_method_address"),
+            models.Index(fields=["lookup"], name="payment_method_lookup"),
             # The listener registers new addresses with the daemon by creation time.
             models.Index(fields=["created"], name="payment_method_created"),
         ]
@@ -143,7 +150,8 @@ class PaymentMethod(models.Model):
 
 
 class Payment(models.Model):
-    """One received output (txid:vout) paying a payment method's address."""
+    """One received output (txid:vout; for Ethereum-family coins the log index, 0 for ether) paying a
+    payment method."""
 
     owner_path = "payment_method__invoice__store__owner"  # the merchant who owns a row, for bitcart.ownership.owned
 
@@ -153,9 +161,9 @@ class Payment(models.Model):
         DROPPED = "dropped"  # left the mempool unconfirmed, or reorged out and not re-mined
 
     payment_method = models.ForeignKey(PaymentMethod, on_delete=models.CASCADE, related_name="payments")
-    txid = models.CharField(max_length=64)
+    txid = models.CharField(max_length=80)
     vout = models.PositiveIntegerField()
-    amount = models.PositiveBigIntegerField(help_text="Satoshis.")
+    amount = UnitsField(help_text="In the coin's smallest unit.")
     height = models.PositiveIntegerField(null=True, blank=True, help_text="Block height; empty in the mempool.")
     confirmations = models.PositiveIntegerField(default=0)
     state = models.CharField(max_length=12, choices=State.choices, default=State.UNCONFIRMED)
@@ -170,7 +178,7 @@ class Payment(models.Model):
         indexes = [models.Index(fields=["state", "height"], name="payment_state_height")]
 
     def __str__(self) -> str:
-        return f"{self.txid}:{self.vout} ({self.amount} sat)"
+        return f"{self.txid}:{self.vout} ({self.amount} units)"
 
 
 class InvoiceEvent(models.Model):

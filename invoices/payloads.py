@@ -6,8 +6,9 @@ API serializers render these functions; nothing here knows about DRF serializers
 the webhook outbox and the e-mails can use them without importing the API layer.
 
 Bitcart's field names throughout (integrations depend on them). Amounts are strings: fiat with
-its currency's decimal places, coins in coin units with 8 decimals, and base units (satoshis) as
-integer strings, never JSON numbers (a wei amount does not fit a double).
+its currency's decimal places, coins in coin units with the coin's decimals (`divisibility`), and
+base units (satoshis, wei, token units) as integer strings, never JSON numbers (a wei amount does
+not fit a double).
 """
 
 import json
@@ -19,7 +20,8 @@ from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
 
-from bitcart.money import decimals, format_btc, quantize
+from bitcart.money import decimals, format_units, quantize
+from coins import registry
 from invoices.models import Invoice, InvoiceProduct, InvoiceStatus, Payment, PaymentMethod
 
 
@@ -84,17 +86,21 @@ def _payments(method: PaymentMethod) -> list[Payment]:
 def payment_method_payload(method: PaymentMethod, *, invoice_currency: str) -> dict[str, Any]:
     """One way to pay (Bitcart's `payments[]` entry)."""
     rate = format_amount(method.rate, invoice_currency)
+    coin = registry.registry().coins.get(method.currency)  # None: a coin this server no longer enables
     return {
         "id": method.pk,
         "wallet_id": method.wallet_id,
         "currency": method.currency,
         "symbol": method.currency.lower(),
-        "name": method.currency,
+        "name": coin.name if coin else method.currency,
+        "chain": coin.chain if coin else "",
+        "contract": coin.contract if coin else "",
         "lightning": False,
         "payment_address": method.address,
         "address": method.address,
-        "amount": format_btc(method.amount),
-        "divisibility": 8,
+        "amount": format_units(method.amount, method.decimals),
+        "amount_units": str(method.amount),
+        "divisibility": method.decimals,
         "rate": rate,
         "rate_str": f"{rate} {invoice_currency}",
         "payment_url": method.payment_url,
@@ -114,13 +120,21 @@ def payment_payload(payment: Payment, *, method: PaymentMethod) -> dict[str, Any
         "address": method.address,
         "txid": payment.txid,
         "vout": payment.vout,
-        "amount": format_btc(payment.amount),
-        "amount_sat": str(payment.amount),
+        "amount": format_units(payment.amount, method.decimals),
+        "amount_units": str(payment.amount),
         "height": payment.height,
         "confirmations": payment.confirmations,
         "state": payment.state,
         "created": format_datetime(payment.created),
     }
+
+
+def _sent_amount(invoice: Invoice, methods: list[PaymentMethod]) -> str:
+    """In the paid currency, with its decimals ("0" before anything was paid)."""
+    paid = next((m for m in methods if m.currency == invoice.paid_currency), None)
+    if paid is None:
+        return "0"
+    return f"{Decimal(invoice.sent_amount).quantize(Decimal(1).scaleb(-paid.decimals)):f}"
 
 
 def invoice_public_payload(invoice: Invoice, *, now: datetime | None = None) -> dict[str, Any]:
@@ -141,7 +155,7 @@ def invoice_public_payload(invoice: Invoice, *, now: datetime | None = None) -> 
         "paid_currency": invoice.paid_currency or None,
         "status": invoice.status,
         "exception_status": invoice.exception_status,
-        "sent_amount": f"{Decimal(invoice.sent_amount):.8f}",
+        "sent_amount": _sent_amount(invoice, methods),
         "expiration": invoice.expiration,
         "expiration_seconds": invoice.expiration * 60,
         "time_left": time_left,

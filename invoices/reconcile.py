@@ -3,6 +3,9 @@
 Used by the listener after every (re)connect and on every new block, and by Celery beat. It asks
 the daemon for the authoritative outputs of many addresses per call, compares them with the
 Payment rows in memory, and runs the (idempotent, locking) sync service only where they differ.
+
+One chain at a time: the client's (DaemonClient.chain). Payment methods are named to the daemon by
+their `lookup` (the address for bitcoin-family coins, the request id for Ethereum-family ones).
 """
 
 import logging
@@ -12,6 +15,7 @@ from typing import NamedTuple
 
 from django.db.models import QuerySet
 
+from coins import registry
 from daemons.client import ChainOutput, DaemonClient
 from invoices.models import InvoiceStatus, Payment, PaymentMethod
 from invoices.selectors import payment_methods_watched
@@ -24,7 +28,7 @@ PENDING_ROUNDS = 5  # passes over addresses the daemon answered as `pending` (ea
 
 
 def _state(outputs: Iterable[ChainOutput]) -> set[tuple[str, int, int, int]]:
-    return {(o.txid, o.vout, o.value_sat, o.confirmations) for o in outputs}
+    return {(o.txid, o.vout, o.value, o.confirmations) for o in outputs}
 
 
 Known = dict[str, set[tuple[str, int, int, int]]]
@@ -42,7 +46,7 @@ def _known(method_ids: list[str] | QuerySet) -> Known:
     return known
 
 
-# (payment method id, address, xpub): all reconciliation needs to know about a payment method.
+# (payment method id, lookup, xpub): all reconciliation needs to know about a payment method.
 Target = tuple[str, str, str]
 
 
@@ -84,7 +88,7 @@ def _sync_targets(
                         continue
                     payment_method_sync(
                         payment_method_id=method_id,
-                        outputs=[Output(o.txid, o.vout, o.value_sat, o.height or None, o.confirmations) for o in seen],
+                        outputs=[Output(o.txid, o.vout, o.value, o.height or None, o.confirmations) for o in seen],
                         complete=True,
                         cause=cause,
                     )
@@ -108,9 +112,14 @@ def _targets(queryset: QuerySet[PaymentMethod]) -> list[Target]:
     .iterator() either: PostgreSQL plans a server-side cursor for a fast start, and with stale
     statistics (right after many invoices were created) that plan took 3.6 s for 10k rows
     instead of 30 ms."""
-    rows = list(queryset.values_list("pk", "address", "wallet_id"))
+    rows = list(queryset.values_list("pk", "lookup", "wallet_id"))
     xpubs = dict(Wallet.objects.filter(pk__in={wallet_id for _, _, wallet_id in rows}).values_list("pk", "xpub"))
     return [(method_id, address, xpubs[wallet_id]) for method_id, address, wallet_id in rows]
+
+
+def on_chain(queryset: QuerySet[PaymentMethod], client: DaemonClient) -> QuerySet[PaymentMethod]:
+    """The payment methods of the client's chain (its wallets' currency is the chain's symbol)."""
+    return queryset.filter(wallet__currency=registry.chain(client.chain).symbol)
 
 
 def sync_methods(methods: list[PaymentMethod] | QuerySet[PaymentMethod], *, client: DaemonClient, cause: str) -> int:
@@ -118,16 +127,17 @@ def sync_methods(methods: list[PaymentMethod] | QuerySet[PaymentMethod], *, clie
 
     Returns how many payment methods changed."""
     if isinstance(methods, QuerySet):
-        targets = _targets(methods)
+        targets = _targets(on_chain(methods, client))
     else:
-        targets = [(m.pk, m.address, m.wallet.xpub) for m in methods]
+        symbol = registry.chain(client.chain).symbol
+        targets = [(m.pk, m.lookup, m.wallet.xpub) for m in methods if m.wallet.currency == symbol]
     return _sync_targets(targets, client=client, cause=cause).changed
 
 
 def sync_invoices(invoice_ids: list[str], *, client: DaemonClient, cause: str) -> set[str]:
-    """Apply the chain's view of these invoices' addresses; returns the invoices the daemon could not
-    (yet) answer for, about which nothing may be concluded."""
-    targets = _targets(PaymentMethod.objects.filter(invoice_id__in=invoice_ids))
+    """Apply the chain's view of these invoices' addresses (those of the client's chain); returns the invoices
+    the daemon could not (yet) answer for, about which nothing may be concluded."""
+    targets = _targets(on_chain(PaymentMethod.objects.filter(invoice_id__in=invoice_ids), client))
     unresolved = set(_sync_targets(targets, client=client, cause=cause).unresolved)
     if not unresolved:
         return set()
@@ -135,8 +145,11 @@ def sync_invoices(invoice_ids: list[str], *, client: DaemonClient, cause: str) -
 
 
 def sync_addresses(*, xpub: str, addresses: list[str], client: DaemonClient, cause: str) -> int:
-    """The listener's path for a daemon event: the wallet is known, so one query finds the targets."""
-    rows = PaymentMethod.objects.filter(wallet__xpub=xpub, address__in=addresses).values_list("pk", "address")
+    """The listener's path for a daemon event: the wallet is known, so one query finds the targets.
+    `addresses` are lookups: addresses, or request ids."""
+    rows = on_chain(PaymentMethod.objects.filter(wallet__xpub=xpub, lookup__in=addresses), client).values_list(
+        "pk", "lookup"
+    )
     targets = [(method_id, address, xpub) for method_id, address in rows]
     return _sync_targets(targets, client=client, cause=cause).changed if targets else 0
 
@@ -151,13 +164,13 @@ def reconcile(
     """Re-check every watched invoice (open, or expired or complete within its monitoring window).
 
     `progress` is called after every daemon batch (the periodic task renews its lock there)."""
-    queryset = methods if methods is not None else payment_methods_watched()
+    queryset = on_chain(methods if methods is not None else payment_methods_watched(), client)
     targets = _targets(queryset.order_by("pk"))
     known = _known(queryset.order_by().values("pk"))
     return _sync_targets(targets, client=client, cause=cause, progress=progress, known=known).changed
 
 
-def waiting_for_confirmations() -> QuerySet[PaymentMethod]:
+def waiting_for_confirmations() -> QuerySet[PaymentMethod]:  # of every chain: callers pass it with their client
     """Payment methods with outputs whose confirmations still matter (a new block changes them).
 
     Not those of complete invoices: their status no longer depends on confirmations, and a new

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from bitcart.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from coins.registry import Family
 from daemons.simulator.client import SimulatorClient, SimulatorError, SimulatorUnavailable
 from invoices.checkout import checkout_methods
 from invoices.models import Invoice, InvoiceStatus
@@ -53,8 +54,12 @@ def invoice_simulate_payment(
     method = next((m for m in methods if m.id == method_id), None) if method_id else next(iter(methods), None)
     if method is None:
         raise NotFound("The invoice has no such payment method", code="payment_method_not_found")
+    if method.family != Family.BITCOIN:
+        raise ValidationFailed(
+            f"The regtest simulator pays bitcoin only, not {method.currency}", code="coin_not_simulated"
+        )
     if amount_sat is None:
-        amount_sat = method.remaining_sat if invoice.status == InvoiceStatus.PENDING else 0
+        amount_sat = method.remaining_units if invoice.status == InvoiceStatus.PENDING else 0
         if amount_sat <= 0:
             raise Conflict("Nothing is left to pay on this invoice", code="nothing_due")
     elif isinstance(amount_sat, bool) or not isinstance(amount_sat, int) or amount_sat <= 0:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_UP, Decimal
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -19,17 +18,12 @@ from django.utils import timezone
 
 from bitcart.errors import TransitionNotAllowed, ValidationFailed
 from bitcart.models import prefetched
-from bitcart.money import (
-    SATOSHIS_PER_BTC,
-    decimals,
-    format_btc,
-    normalize_currency,
-    price_to_sat,
-    sat_to_btc,
-    validate_price,
-)
+from bitcart.money import decimals, from_units, is_crypto, normalize_currency, price_to_units, validate_price
+from coins import registry
+from coins.registry import Coin
 from invoices import effects
 from invoices.locks import invoice_lock, invoice_lock_by_method, store_lock
+from invoices.methods import Ask, places_for
 from invoices.models import (
     ExceptionStatus,
     Invoice,
@@ -41,6 +35,7 @@ from invoices.models import (
     StockState,
 )
 from invoices.payloads import invoice_snapshot, invoice_snapshot_prefetch
+from rates.errors import RateUnavailable
 from rates.services import rate_get
 from stores.models import Product, Store
 from stores.services import (
@@ -51,9 +46,7 @@ from stores.services import (
     products_release_stock,
     products_reserve_stock,
 )
-from wallets.keys import derive_receive_address
 from wallets.models import Wallet
-from wallets.services import wallet_allocate_index
 from webhooks.services import webhook_event_record
 
 S = InvoiceStatus
@@ -84,7 +77,7 @@ class Output:
 
     txid: str
     vout: int
-    amount: int  # satoshis
+    amount: int  # in the coin's smallest unit
     height: int | None  # None or 0: in the mempool
     confirmations: int
 
@@ -113,26 +106,55 @@ def _resolve_products(*, store: Store, products: dict[str, int] | Iterable[str] 
     return resolved
 
 
-def _ask_in_sat(*, price: Decimal, currency: str, rate: Decimal) -> int:
-    """Satoshis to ask for `price` of `currency` at `rate` (currency units per BTC)."""
-    if currency == "SATS":
-        return int(price)
-    return price_to_sat(price=price, rate=rate)
-
-
-def _rate_for(*, store: Store, currency: str) -> tuple[Decimal, str]:
-    if currency == "BTC":
+def _rate_for(*, store: Store, currency: str, coin: Coin) -> tuple[Decimal, str]:
+    """Units of the invoice's currency per 1 `coin`, and where that came from."""
+    if currency == coin.symbol:
         return Decimal(1), "identity"
-    if currency == "SATS":
-        return Decimal(SATOSHIS_PER_BTC), "identity"
-    quote = rate_get(store=store, crypto="BTC", fiat=currency)
-    return quote.rate, quote.source
+    if currency == registry.SATS and coin.symbol == "BTC":
+        return Decimal(10**coin.decimals), "identity"
+    if not is_crypto(currency):
+        quote = rate_get(store=store, crypto=coin.symbol, fiat=currency)
+        return quote.rate, quote.source
+    # Priced in one coin, paid in another: both against the deepest fiat market.
+    paid = rate_get(store=store, crypto=coin.symbol, fiat=CROSS_FIAT)
+    base, per_base = ("BTC", Decimal(10**8)) if currency == registry.SATS else (currency, Decimal(1))
+    priced = rate_get(store=store, crypto=base, fiat=CROSS_FIAT)
+    return paid.rate * per_base / priced.rate, f"{paid.source} / {priced.source}"
 
 
-def payment_url(*, address: str, amount_sat: int, label: str) -> str:
-    """BIP21 URI."""
-    query = urlencode({"amount": format_btc(amount_sat), "label": label[:100]}, quote_via=quote)
-    return f"bitcoin:{address}?{query}"
+CROSS_FIAT = "USD"
+
+
+def _asks(*, store: Store, wallets: list[Wallet], price: Decimal, currency: str) -> list[Ask]:
+    """One ask per (wallet × coin of its chain). A coin without a trustworthy rate is left out, unless no
+    coin has one: then the first refusal is the answer (the merchant must see why nothing can be paid)."""
+    asks: list[Ask] = []
+    refused: list[RateUnavailable] = []
+    rates: dict[str, tuple[Decimal, str]] = {}
+    for wallet in wallets:
+        try:
+            chain = registry.chain(wallet.currency)
+        except KeyError:
+            continue  # a wallet of a chain this server no longer enables
+        for coin in chain.coins:
+            if coin.symbol not in rates:
+                try:
+                    rates[coin.symbol] = _rate_for(store=store, currency=currency, coin=coin)
+                except RateUnavailable as exc:
+                    refused.append(exc)
+                    continue
+            rate, source = rates[coin.symbol]
+            amount = price_to_units(price=price, rate=rate, places=coin.decimals)
+            if amount < 1:
+                raise ValidationFailed(
+                    f"The price is below the smallest unit of {coin.symbol}", code="amount_too_small"
+                )
+            asks.append(Ask(wallet, coin, rate, source, amount))
+    if not asks and refused:
+        raise refused[0]
+    if not asks:
+        raise ValidationFailed("None of the store's wallets is of a coin this server takes", code="no_wallets")
+    return asks
 
 
 def _validate_text(value: str, *, field: str, limit: int) -> str:
@@ -159,7 +181,7 @@ def invoice_create(
     expiration: int | None = None,
     wallet_ids: Iterable[str] | None = None,
 ) -> Invoice:
-    """Price the order, give every wallet of the store a fresh address, and save it all at once.
+    """Price the order in every coin of the store's wallets, open a place to pay each, and save it all at once.
 
     Everything that can fail (products, amounts, rates, wallets) is checked before the first
     write, so a refused invoice leaves no row and consumes no address. Limited stock is taken in
@@ -207,10 +229,7 @@ def invoice_create(
         wallets = [w for w in wallets if w.pk in wanted]
     if not wallets:
         raise ValidationFailed("The store has no wallet to receive payments", code="no_wallets")
-    rate, rate_source = _rate_for(store=store, currency=currency)
-    asks = [(wallet, _ask_in_sat(price=price, currency=currency, rate=rate)) for wallet in wallets]
-    if any(amount < 1 for _, amount in asks):
-        raise ValidationFailed("The price is below one satoshi", code="amount_too_small")
+    asks = _asks(store=store, wallets=wallets, price=price, currency=currency)
 
     now = timezone.now()
     expires_at = now + timedelta(minutes=expiration)
@@ -229,12 +248,10 @@ def invoice_create(
         **texts,
     )
     _full_clean(invoice)
-    # Each wallet's index is taken in a statement of its own, committed at once (unless the caller
-    # holds a transaction open): taken inside the invoice's transaction, the wallet row stayed
-    # locked until that commit and every invoice of a wallet queued behind it (31% of an API
-    # request's time with 8 concurrent clients). Nothing can be refused after this point; a
-    # transaction that still fails (database error) leaves an unused index, never a reused one.
-    indexes = [wallet_allocate_index(wallet_id=wallet.pk) for wallet, _ in asks]
+    # Where to pay, per ask: Bitcoin addresses derived here, Ethereum requests opened with the daemon (a
+    # chain whose daemon does not answer is left out, and the invoice is made with the others). Done before
+    # the invoice's transaction, which then only writes: see invoices.methods.
+    places = places_for(asks, label=f"{store.name} {invoice.pk}", expires_in=int((expires_at - now).total_seconds()))
     with transaction.atomic():
         limited = {product.pk: count for product, count in items if product.quantity != Product.UNLIMITED}
         if products_reserve_stock(counts=limited):
@@ -244,15 +261,25 @@ def invoice_create(
             InvoiceProduct(invoice=invoice, product=product, count=count, price=product.price)
             for product, count in items
         )
-        methods = [
-            _payment_method_create(
-                invoice=invoice, wallet=wallet, index=index, amount=amount, rate=rate, rate_source=rate_source
+        created_methods = PaymentMethod.objects.bulk_create(
+            PaymentMethod(
+                invoice=invoice,
+                wallet=ask.wallet,
+                currency=ask.coin.symbol,
+                decimals=ask.coin.decimals,
+                amount=place.amount,
+                rate=ask.rate,
+                rate_source=ask.rate_source,
+                address=place.address,
+                lookup=place.lookup,
+                derivation_index=place.index,
+                payment_url=place.uri,
             )
-            for (wallet, amount), index in zip(asks, indexes, strict=True)
-        ]
+            for ask, place in places
+        )
         # Everything the invoice's snapshot reads is in hand: no query to read it back.
-        prefetched(invoice, payment_methods=methods, invoice_products=lines)
-        for method in methods:
+        prefetched(invoice, payment_methods=created_methods, invoice_products=lines)
+        for method in created_methods:
             prefetched(method, payments=[])
         created = InvoiceEvent.objects.create(
             invoice=invoice,
@@ -310,23 +337,6 @@ def _full_clean(invoice: Invoice) -> None:
         )
     except DjangoValidationError as exc:
         raise ValidationFailed("Invalid invoice data", extra={"fields": exc.message_dict}) from None
-
-
-def _payment_method_create(
-    *, invoice: Invoice, wallet: Wallet, index: int, amount: int, rate: Decimal, rate_source: str
-) -> PaymentMethod:
-    address = derive_receive_address(wallet.xpub, wallet.network, index)
-    return PaymentMethod.objects.create(
-        invoice=invoice,
-        wallet=wallet,
-        currency=wallet.currency,
-        amount=amount,
-        rate=rate,
-        rate_source=rate_source,
-        address=address,
-        derivation_index=index,
-        payment_url=payment_url(address=address, amount_sat=amount, label=f"{invoice.store.name} {invoice.pk}"),
-    )
 
 
 # --- the status machine ---------------------------------------------------------------------
@@ -458,7 +468,7 @@ def invoice_mark_refunded(*, invoice_id: str, actor: str = "merchant") -> Invoic
 class _Derived:
     status: str
     exception_status: str
-    sent_sat: int
+    sent_units: int
     confirmations: int
     method: PaymentMethod | None
 
@@ -545,7 +555,7 @@ def invoice_recompute(
     are written with the status change, if any."""
     methods = _methods_with_payments(invoice)
     derived = _derive(invoice, methods, timezone.now())
-    sent = sat_to_btc(derived.sent_sat)
+    sent = from_units(derived.sent_units, derived.method.decimals) if derived.method is not None else Decimal(0)
     fields = []
     if invoice.sent_amount != sent:
         invoice.sent_amount = sent

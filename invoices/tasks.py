@@ -6,9 +6,11 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
+from coins import registry
+from coins.registry import Family
 from daemons.client import DaemonClient, DaemonError
 from invoices import services
-from invoices.models import InvoiceEvent
+from invoices.models import InvoiceEvent, PaymentMethod
 from invoices.reconcile import reconcile, sync_invoices
 from invoices.selectors import invoice_event_get
 from invoices.watch import watch_all
@@ -39,14 +41,29 @@ def invoices_expire_task(batch: int = 500) -> int:
     due = services.invoices_due(now=now, batch=batch)
     if not due:
         return 0
-    try:
-        with DaemonClient() as client:
-            unanswered = sync_invoices(due, client=client, cause="expiry")
-    except DaemonError as exc:
-        logger.warning("expiry of %s invoice(s) postponed: the daemon cannot say if they were paid (%s)", len(due), exc)
-        return 0
+    # Asked chain by chain: an invoice waits only if a chain it can be paid on could not answer, so a chain
+    # whose daemon is down holds up no other chain's invoices.
+    unanswered: set[str] = set()
+    for chain in registry.chains():
+        try:
+            with DaemonClient(chain=chain.key) as client:
+                unanswered |= sync_invoices(due, client=client, cause="expiry")
+        except DaemonError as exc:
+            waiting = set(
+                PaymentMethod.objects.filter(invoice_id__in=due, wallet__currency=chain.symbol).values_list(
+                    "invoice_id", flat=True
+                )
+            )
+            if waiting:
+                logger.warning(
+                    "expiry of %s invoice(s) postponed: the %s daemon cannot say if they were paid (%s)",
+                    len(waiting),
+                    chain.symbol,
+                    exc,
+                )
+            unanswered |= waiting
     if unanswered:
-        logger.warning("expiry of %s invoice(s) postponed: the daemon is still loading them", len(unanswered))
+        logger.warning("expiry of %s invoice(s) postponed: a daemon could not answer for them", len(unanswered))
     return services.invoices_expire(now=now, ids=[pk for pk in due if pk not in unanswered])
 
 
@@ -71,13 +88,19 @@ def invoices_reconcile_task() -> int:
     """Re-check every watched invoice against the daemon; a run at a time (cache lock)."""
     if not cache.add(LOCK_KEY, 1, LOCK_SECONDS):
         return 0
+    changed = 0
     try:
-        with DaemonClient() as client:
-            watch_all(client=client)
-            cache.touch(LOCK_KEY, LOCK_SECONDS)
-            return reconcile(client=client, cause="reconcile", progress=lambda: cache.touch(LOCK_KEY, LOCK_SECONDS))
-    except DaemonError as exc:
-        logger.warning("reconciliation skipped: %s", exc)
-        return 0
+        for chain in registry.chains():  # one chain's daemon being down skips only that chain
+            try:
+                with DaemonClient(chain=chain.key) as client:
+                    if chain.family == Family.BITCOIN:
+                        watch_all(client=client)
+                    cache.touch(LOCK_KEY, LOCK_SECONDS)
+                    changed += reconcile(
+                        client=client, cause="reconcile", progress=lambda: cache.touch(LOCK_KEY, LOCK_SECONDS)
+                    )
+            except DaemonError as exc:
+                logger.warning("reconciliation of %s skipped: %s", chain.symbol, exc)
+        return changed
     finally:
         cache.delete(LOCK_KEY)

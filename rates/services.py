@@ -1,4 +1,4 @@
-"""Exchange rates: collecting them (rates_refresh) and pricing with them (rate_get, price_to_sat).
+"""Exchange rates: collecting them (rates_refresh) and pricing with them (rate_get, price_to_units).
 
 The split is deliberate: only the collector talks to providers; pricing reads the shared cache with
 one get_many and never waits on the network. A rate is either fresh, agreed on by the sources and
@@ -32,7 +32,7 @@ from redis.exceptions import RedisError
 
 from bitcart.celery import task_enqueue
 from bitcart.errors import ValidationFailed
-from bitcart.money import FIAT_CURRENCIES, SATOSHIS_PER_BTC, price_to_sat
+from bitcart.money import FIAT_CURRENCIES, price_to_units
 from rates import conf
 from rates.errors import ProviderError, RateUnavailable
 from rates.keys import DEMAND_TTL, demand_key, notified_key, pair_key, rules_key, throttle_key
@@ -52,7 +52,7 @@ from stores.models import Store
 __all__ = [
     "RateQuote",
     "RateUnavailable",
-    "price_to_sat",
+    "price_to_units",
     "rate_get",
     "rate_incident_record",
     "rate_unavailable_notify",
@@ -68,7 +68,7 @@ RULES_TTL = 3600
 NOTIFY_THROTTLE_SECONDS = 600  # one incident per store and pair per 10 minutes, not one per checkout
 RATE_PLACES = Decimal("1e-8")
 # Units of the invoice currency per 1 BTC when the invoice is priced in crypto: no provider needed.
-UNIT_RATES = {"BTC": Decimal(1), "SATS": Decimal(SATOSHIS_PER_BTC)}
+UNIT_RATES = {"BTC": Decimal(1), "SATS": Decimal(10**8)}
 CROSS_BASES = ("EUR", "USD")  # ECB quotes every fiat against EUR, and USD is the deepest BTC market
 
 

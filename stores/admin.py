@@ -7,11 +7,9 @@ from django.utils.html import format_html
 
 from bitcart.admin import ScopedModelForm, ServiceSavedAdmin, form_values, https_formfield
 from bitcart.errors import ApplicationError
-from bitcart.money import CURRENCIES
+from bitcart.money import currency_choices
 from stores import services
 from stores.models import Discount, NotificationProvider, Product, Store, Template
-
-CURRENCY_CHOICES = [(code, code) for code in sorted(CURRENCIES)]
 
 
 class ProductForm(forms.ModelForm):
@@ -53,7 +51,7 @@ class ProductInline(admin.TabularInline):
 
 class StoreForm(ScopedModelForm):
     default_currency = forms.ChoiceField(
-        choices=CURRENCY_CHOICES, help_text="Prices of products and invoices without a currency are in this one."
+        choices=currency_choices, help_text="Prices of products and invoices without a currency are in this one."
     )
 
     class Meta:

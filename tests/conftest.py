@@ -19,6 +19,7 @@ from daemons.simulator.client import SimulatorClient
 from daemons.simulator.testing import start_simulator
 from invoices.services import invoice_create
 from stores.models import Store
+from tests.coins import set_chain
 from tests.http import Received, Receiver, bearer
 from wallets.keys import generate_xpub
 from wallets.models import Wallet
@@ -204,9 +205,7 @@ def sim(chain) -> SimulatorClient:
 @pytest.fixture
 def daemon_client(chain, settings) -> DaemonClient:
     daemon = chain[1]
-    settings.BTC_DAEMON_URL = daemon.url
-    settings.BTC_LOGIN = daemon.login
-    settings.BTC_PASSWORD = daemon.password
+    set_chain(settings, "btc", daemon_url=daemon.url, login=daemon.login, password=daemon.password)
     return DaemonClient(daemon.url, login=daemon.login, password=daemon.password)
 
 

@@ -1,5 +1,4 @@
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as confirm_delete_selected
 from django.core.exceptions import PermissionDenied
@@ -10,24 +9,36 @@ from django.utils.html import format_html
 
 from bitcart.admin import ScopedModelForm, ServiceSavedAdmin
 from bitcart.errors import ApplicationError, Conflict
+from coins import registry
 from wallets.models import Wallet
 from wallets.selectors import GAP_LIMIT, wallet_annotate_unused_run
-from wallets.services import SUPPORTED_CURRENCIES, wallet_create, wallet_delete, wallet_update, wallet_validate
+from wallets.services import (
+    wallet_chain,
+    wallet_create,
+    wallet_currency_choices,
+    wallet_delete,
+    wallet_update,
+    wallet_validate,
+)
 
 # Which form field a wallet_validate refusal is about.
-_ERROR_FIELDS = {"unsupported_currency": "currency", "invalid_network": "network"}
+_ERROR_FIELDS = {"unsupported_currency": "currency", "invalid_network": "network", "invalid_address": "xpub"}
 # Once addresses may have been handed out, these define them: changing them would bind new
 # addresses to old derivation indexes (or the old ones to another key). Use a new wallet instead.
 KEY_FIELDS = ("currency", "network", "xpub")
 
 
 class WalletForm(ScopedModelForm):
-    currency = forms.ChoiceField(choices=[(c, c) for c in SUPPORTED_CURRENCIES], initial="BTC")
+    currency = forms.ChoiceField(choices=wallet_currency_choices, initial="BTC")
+    network = forms.CharField(
+        required=False, max_length=20, help_text="Empty: the network this server runs the chain on."
+    )
     xpub = forms.CharField(
-        label="Extended public key",
+        label="Extended public key or address",
         max_length=120,
         widget=forms.TextInput(attrs={"size": 120, "autocomplete": "off", "spellcheck": "false"}),
-        help_text="The account xpub/ypub/zpub (tpub/upub/vpub on testnet and regtest). Never a private key.",
+        help_text="Bitcoin: the account xpub/ypub/zpub (tpub/upub/vpub on testnet and regtest). Ethereum: your "
+        "address, which takes ETH and the chain's tokens. Never a private key.",
     )
     transaction_speed = forms.IntegerField(
         required=False,
@@ -46,8 +57,9 @@ class WalletForm(ScopedModelForm):
             return cleaned  # the key is read-only on change, or already refused
         try:
             cleaned["xpub"] = wallet_validate(
-                currency=cleaned.get("currency") or "", network=cleaned.get("network") or "", xpub=cleaned["xpub"]
+                currency=cleaned.get("currency") or "", network=cleaned.get("network") or None, xpub=cleaned["xpub"]
             )
+            cleaned["network"] = cleaned.get("network") or wallet_chain(cleaned.get("currency") or "").network
         except ApplicationError as exc:
             self.add_error(_ERROR_FIELDS.get(exc.code, "xpub"), exc.message)
         return cleaned
@@ -102,7 +114,9 @@ class WalletAdmin(ServiceSavedAdmin):
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict:
         # A new wallet is on the network this server runs (regtest in the sandbox).
-        return {"network": settings.BTC_NETWORK, **super().get_changeform_initial_data(request)}
+        chains = registry.chains()
+        first = {"currency": chains[0].symbol, "network": chains[0].network} if chains else {}
+        return {**first, **super().get_changeform_initial_data(request)}
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         readonly = tuple(super().get_readonly_fields(request, obj))

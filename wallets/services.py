@@ -1,19 +1,43 @@
 from django.db import IntegrityError, connection, transaction
 
 from bitcart.errors import Conflict, ValidationFailed
+from coins import evm, registry
+from coins.registry import Family
 from invoices.selectors import wallet_has_watched_invoices
-from wallets.keys import NETWORKS, parse_xpub
+from wallets.keys import parse_xpub
 from wallets.models import Wallet
 
-SUPPORTED_CURRENCIES = ("BTC",)
+
+def wallet_currency_choices() -> list[tuple[str, str]]:
+    """The enabled chains' coins, for forms (callable choices: read when the form is built)."""
+    return [(chain.symbol, f"{chain.symbol} ({chain.native.name})") for chain in registry.chains()]
 
 
-def wallet_validate(*, currency: str, network: str, xpub: str) -> str:
-    """Returns the normalized xpub, or raises ValidationFailed saying what is wrong."""
-    if currency.upper() not in SUPPORTED_CURRENCIES:
-        raise ValidationFailed(f"Unsupported wallet currency {currency!r}", code="unsupported_currency")
-    if network not in NETWORKS:
-        raise ValidationFailed(f"Unknown network {network!r}", code="invalid_network")
+def wallet_chain(currency: str) -> registry.Chain:
+    try:
+        return registry.chain((currency or "").strip())
+    except KeyError:
+        enabled = ", ".join(chain.symbol for chain in registry.chains())
+        raise ValidationFailed(
+            f"Unsupported wallet currency {currency!r} (this server takes {enabled})", code="unsupported_currency"
+        ) from None
+
+
+def wallet_validate(*, currency: str, network: str | None, xpub: str) -> str:
+    """Returns the normalized key (an xpub; for Ethereum-family chains the checksummed address), or raises
+    ValidationFailed saying what is wrong."""
+    chain = wallet_chain(currency)
+    network = network or chain.network
+    if network not in chain.networks:
+        raise ValidationFailed(
+            f"A {chain.symbol} wallet here is on {' or '.join(chain.networks)}, not {network!r}",
+            code="invalid_network",
+        )
+    if chain.family == Family.ETHEREUM:
+        try:
+            return evm.checksum_address(xpub)
+        except evm.AddressError as exc:
+            raise ValidationFailed(str(exc), code="invalid_address") from None
     return parse_xpub(xpub, network).text
 
 
@@ -23,11 +47,12 @@ def wallet_create(
     name: str,
     xpub: str,
     currency: str = "BTC",
-    network: str = "mainnet",
+    network: str | None = None,
     label: str = "",
     transaction_speed: int | None = None,
 ) -> Wallet:
     xpub = wallet_validate(currency=currency, network=network, xpub=xpub)
+    network = network or wallet_chain(currency).network
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ValidationFailed("Wallet name must be 1 to 200 characters", code="invalid_name")

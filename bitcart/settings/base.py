@@ -265,13 +265,34 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# The coin daemon (daemons/). Same BTC_* names as Bitcart's daemon.
-BTC_NETWORK = env.str("BTC_NETWORK", default="regtest")
-BTC_DAEMON_URL = env.str("BTC_DAEMON_URL", default="http://127.0.0.1:5000")
-BTC_LOGIN = env.str("BTC_LOGIN", default="electrum")
-BTC_PASSWORD = env.str("BTC_PASSWORD", default="")
-BTC_SERVER = env.str("BTC_SERVER", default="")
+# The coins (coins/registry.py reads these). As in Bitcart: BITCART_CRYPTOS enables chains, each with its daemon
+# and settings named <KEY>_*. Ports are Bitcart's (btc 5000, eth 5002).
+BITCART_CRYPTOS = [key.strip().lower() for key in env.list("BITCART_CRYPTOS", default=["btc"]) if key.strip()]
+COIN_DEFAULTS = {"btc": {"port": 5000, "network": "regtest"}, "eth": {"port": 5002, "network": "mainnet"}}
+
+
+def _coin_settings(key: str) -> dict:
+    prefix, defaults = key.upper(), COIN_DEFAULTS.get(key, {"port": 5000, "network": "mainnet"})
+    return {
+        "network": env.str(f"{prefix}_NETWORK", default=defaults["network"]).strip().lower(),
+        "daemon_url": env.str(f"{prefix}_DAEMON_URL", default=f"http://127.0.0.1:{defaults['port']}"),
+        "login": env.str(f"{prefix}_LOGIN", default="electrum"),
+        "password": env.str(f"{prefix}_PASSWORD", default=""),
+        "server": env.str(f"{prefix}_SERVER", default=""),  # the daemon's upstream (Electrum server, ETH RPC URL)
+        "chain_id": env.int(f"{prefix}_CHAIN_ID", default=0),
+        "tokens": env.str(f"{prefix}_TOKENS", default=""),
+        "explorer": env.str(f"{prefix}_EXPLORER", default=""),
+        "confirmations": env.int(f"{prefix}_CONFIRMATIONS", default=1 if key == "btc" else 2),
+        "tag_digits": env.int(f"{prefix}_TAG_DIGITS", default=4),  # Ethereum-family: as the daemon's
+    }
+
+
+COINS = {key: _coin_settings(key) for key in dict.fromkeys(["btc", *BITCART_CRYPTOS])}
+BTC_NETWORK = COINS["btc"]["network"]  # the sandbox is a bitcoin regtest chain (below)
 DAEMON_TIMEOUT = env.float("DAEMON_TIMEOUT", default=10.0)
+# A daemon call made while a buyer waits for a new invoice (opening an Ethereum request): past this, the invoice
+# is made without that chain's methods.
+DAEMON_CREATE_TIMEOUT = env.float("DAEMON_CREATE_TIMEOUT", default=3.0)
 # The embedded regtest chain simulator (sandbox only).
 SIMULATOR_HOST = env.str("SIMULATOR_HOST", default="127.0.0.1")
 SIMULATOR_PORT = env.int("SIMULATOR_PORT", default=51001)

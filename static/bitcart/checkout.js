@@ -7,7 +7,9 @@
   if (!root || !dataEl) return;
   var data = JSON.parse(dataEl.textContent);
   var t = JSON.parse(document.getElementById("checkout-i18n").textContent);
-  var SAT = 100000000;
+  // Amounts in the coin's smallest unit, as BigInt: wei amounts do not fit a double.
+  var DECIMALS = data.decimals || 0;
+  var UNIT = BigInt(10) ** BigInt(DECIMALS);
   var POLL_MS = 4000;
   var state = data.state;
   var framed = window.parent !== window;
@@ -20,16 +22,17 @@
   var clockOffset = Date.parse(data.now) - Date.now();
   var expiresAt = Date.parse(data.expires_at);
 
-  // "0.00012345" -> 12345, without going through floating point.
-  function toSat(value) {
+  // "0.00012345" -> 12345n (8 decimals), without going through floating point.
+  function toUnits(value) {
     var parts = String(value || "0").split(".");
-    var frac = ((parts[1] || "") + "00000000").slice(0, 8);
-    return parseInt(parts[0] || "0", 10) * SAT + parseInt(frac, 10);
+    var frac = ((parts[1] || "") + "0".repeat(DECIMALS)).slice(0, DECIMALS);
+    return BigInt(parts[0] || "0") * UNIT + BigInt(frac || "0");
   }
-  function formatSat(sat) {
-    var frac = String(sat % SAT);
-    while (frac.length < 8) frac = "0" + frac;
-    return Math.floor(sat / SAT) + "." + frac;
+  function formatUnits(units) {
+    if (DECIMALS === 0) return units.toString();
+    var frac = (units % UNIT).toString();
+    while (frac.length < DECIMALS) frac = "0" + frac;
+    return (units / UNIT).toString() + "." + frac;
   }
 
   function bind(name, value) {
@@ -69,10 +72,13 @@
     if (!changed) return;
     root.dataset.view = viewFor(s);
     root.dataset.exception = s.exception_status;
-    var remaining = Math.max(data.amount_sat - toSat(s.sent_amount), 0);
-    bind("sent", formatSat(toSat(s.sent_amount)));
-    bind("remaining", formatSat(remaining));
-    if (s.status === "pending" && toSat(s.sent_amount) > 0) refreshPayment();
+    var paidHere = !s.paid_currency || s.paid_currency === data.currency;
+    var sent = paidHere ? toUnits(s.sent_amount) : BigInt(0);
+    var remaining = BigInt(data.amount_units) - sent;
+    if (remaining < 0) remaining = BigInt(0);
+    bind("sent", formatUnits(sent));
+    bind("remaining", formatUnits(remaining));  // the server's figure (refreshPayment) may round it up to a tag
+    if (s.status === "pending" && sent > 0) refreshPayment();
     // Polling started by the countdown is not needed once the socket is up and the expiry is known.
     if (s.status !== "pending" && ws && ws.readyState === 1) stopPolling();
     post({ invoiceId: data.id, status: s.status, exceptionStatus: s.exception_status,

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from tests.coins import set_chain
 from wallets.services import wallet_validate
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def test_first_run_banner_prints_the_email_and_password_the_token_api_takes(sett
 
 
 def test_sandbox_xpub_prints_a_fresh_regtest_key(settings):
-    settings.SANDBOX, settings.BTC_NETWORK = True, "regtest"
+    settings.SANDBOX, settings.BTC_NETWORK = True, "regtest"  # sandbox_xpub reads the bitcoin network
 
     first, second = run("sandbox_xpub").strip(), run("sandbox_xpub").strip()
 
@@ -54,13 +55,13 @@ def test_supervisord_conf_output_parses_back_to_its_programs(settings, tmp_path)
     (commands, environments, directories), a `%` included (supervisord needs it written `%%`)."""
     from bitcart.management.commands.supervisord_conf import parse, programs
 
-    settings.BTC_PASSWORD = "p%(here)s%%w"
+    set_chain(settings, "btc", password="p%(here)s%%w")
     settings.DATA_DIR, settings.EMBEDDED_REDIS, settings.SANDBOX = tmp_path, True, True
 
     text = run("supervisord_conf")
 
     assert "environment=" in text and 'BTC_PASSWORD="p%%(here)s%%%%w"' in text
     parsed = parse(text)
-    assert list(parsed) == ["redis", "simulator", "daemon-btc", "web", "worker", "beat", "listener"]
+    assert list(parsed) == ["redis", "simulator", "daemon-btc", "web", "worker", "beat", "listener-btc"]
     assert list(parsed.values()) == sorted(programs(), key=lambda program: program.priority)
     assert parsed["daemon-btc"].environment["BTC_PASSWORD"] == "p%(here)s%%w"

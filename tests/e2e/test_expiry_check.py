@@ -10,6 +10,7 @@ from invoices import services, tasks
 from invoices.models import ExceptionStatus, InvoiceStatus, Payment
 from invoices.reconcile import PENDING_ROUNDS
 from invoices.tasks import invoices_expire_task
+from tests.coins import set_chain
 from tests.e2e.checks import expire_now, state, status_changes
 from tests.e2e.clients import BudgetClient
 
@@ -47,14 +48,14 @@ def test_a_payment_made_while_no_listener_ran_counts_as_in_time(store, daemon_cl
 def test_nothing_expires_while_the_daemon_cannot_answer(store, daemon_client, settings):
     invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
     expire_now(invoice)
-    real_daemon = settings.BTC_DAEMON_URL
-    settings.BTC_DAEMON_URL = f"http://127.0.0.1:{closed_port()}"
+    real_daemon = settings.COINS["btc"]["daemon_url"]
+    set_chain(settings, "btc", daemon_url=f"http://127.0.0.1:{closed_port()}")
 
     assert invoices_expire_task() == 0
     assert state(invoice.pk) == (S.PENDING, E.NONE, Decimal(0))
     assert status_changes(invoice.pk) == []
 
-    settings.BTC_DAEMON_URL = real_daemon  # the daemon is back: the unpaid invoice expires
+    set_chain(settings, "btc", daemon_url=real_daemon)  # the daemon is back: the unpaid invoice expires
     assert invoices_expire_task() == 1
     assert state(invoice.pk) == (S.EXPIRED, E.NONE, Decimal(0))
 
@@ -64,7 +65,7 @@ def test_invoices_the_daemon_cannot_answer_for_yet_do_not_expire(store, daemon_c
     paid_invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
     sim.pay(paid_invoice.payment_methods.get().address, 100_000)
     expire_now(paid_invoice)
-    monkeypatch.setattr(tasks, "DaemonClient", lambda: BudgetClient(daemon_client, starved=PENDING_ROUNDS))
+    monkeypatch.setattr(tasks, "DaemonClient", lambda chain: BudgetClient(daemon_client, starved=PENDING_ROUNDS))
 
     assert invoices_expire_task() == 0
     assert state(paid_invoice.pk) == (S.PENDING, E.NONE, Decimal(0))

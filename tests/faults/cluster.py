@@ -5,7 +5,7 @@
         cluster.start()
         secret = cluster.setup_store()
         ...
-        cluster.kill("listener"); cluster.start_process("listener")
+        cluster.kill("listener-btc"); cluster.start_process("listener-btc")
     finally:
         cluster.stop()
 
@@ -105,7 +105,7 @@ class Cluster:
             signal.signal(signal.SIGTERM, _interrupt)
         self._create_database()
         self.programs = parse(self._manage("supervisord_conf", timeout=60))
-        assert list(self.programs) == ["redis", "simulator", DAEMON, "web", "worker", "beat", "listener"]
+        assert list(self.programs) == ["redis", "simulator", DAEMON, "web", "worker", "beat", "listener-btc"]
         self.start_process("redis")
         self._manage("migrate", "--noinput", timeout=120)
         for name in list(self.programs)[1:]:  # in supervisord's order (priority)

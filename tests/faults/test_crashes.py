@@ -231,7 +231,7 @@ def test_payment_stream_survives_kill_9_of_every_process(cluster, buyer):
     late_paid = buyer.create(expiration=1)
     assert late_unpaid is not None and late_paid is not None
     plans = iter(PLANS * 10)
-    for round_number, victim in enumerate(["listener", DAEMON, "worker", "web", "redis", None]):
+    for round_number, victim in enumerate(["listener-btc", DAEMON, "worker", "web", "redis", None]):
         batch = [b for b in (buyer.create() for _ in range(len(PLANS))) if b is not None]
         assert len(batch) == len(PLANS)  # everything is up between rounds
         if victim is not None:
@@ -285,7 +285,7 @@ def test_payment_stream_survives_kill_9_of_every_process(cluster, buyer):
 
 
 def test_payments_during_listener_and_daemon_downtime_found_within_one_reconcile_period(cluster, buyer):
-    cluster.kill("listener")
+    cluster.kill("listener-btc")
     cluster.kill(DAEMON)
     batch = [buyer.create() for _ in range(8)]
     assert all(batch)
@@ -295,7 +295,7 @@ def test_payments_during_listener_and_daemon_downtime_found_within_one_reconcile
     assert {invoice_states(cluster)[b.invoice_id][0] for b in batch} == {"pending"}  # nobody saw them yet
 
     cluster.start_process(DAEMON)
-    cluster.start_process("listener")
+    cluster.start_process("listener-btc")
     restarted = time.monotonic()
     ids = {b.invoice_id for b in batch}
 
@@ -320,7 +320,7 @@ def test_beat_reconciliation_resumes_soon_after_a_worker_killed_mid_run(cluster,
     """SIGKILL never runs the task's `finally`: the reconcile lock it held must not stop beat's
     reconciliation for long. Only beat can find these payments (the listener is down)."""
     broker = redis.Redis(port=cluster.redis_port, socket_timeout=2)
-    cluster.kill("listener")
+    cluster.kill("listener-btc")
     wait_for(lambda: broker.llen("celery") == 0, timeout=30, what="the worker to drain its queue")
     # Freeze the daemon so that the next reconcile run blocks (up to DAEMON_TIMEOUT) holding the lock.
     os.kill(cluster.pid(DAEMON), signal.SIGSTOP)
@@ -348,5 +348,5 @@ def test_beat_reconciliation_resumes_soon_after_a_worker_killed_mid_run(cluster,
     try:
         wait_for(all_paid, timeout=bound, what="beat to find the payments", interval=0.2)
     finally:
-        cluster.start_process("listener")
+        cluster.start_process("listener-btc")
     print(f"\nafter a worker killed mid-reconcile, beat found {len(ids)} payments in {time.monotonic() - paid_at:.1f}s")

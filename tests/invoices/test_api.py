@@ -45,7 +45,7 @@ def test_create_with_token_answers_bitcarts_fields(client_merchant, store, merch
         "none",
     )
     assert (body["sent_amount"], body["user_id"], body["metadata"]) == (
-        "0.00000000",
+        "0",
         str(merchant.pk),
         {"cart": [1, 2]},
     )
@@ -227,7 +227,7 @@ def test_invoice_answers_its_payment_ledger_per_output(client_merchant, client_o
             "txid": "a" * 64,
             "vout": 3,
             "amount": "0.00025000",
-            "amount_sat": "25000",
+            "amount_units": "25000",
             "height": 101,
             "confirmations": 2,
             "state": "confirmed",
@@ -240,7 +240,7 @@ def test_invoice_answers_its_payment_ledger_per_output(client_merchant, client_o
             "txid": "b" * 64,
             "vout": 0,
             "amount": "0.00075000",
-            "amount_sat": "75000",
+            "amount_units": "75000",
             "height": None,
             "confirmations": 0,
             "state": "dropped",

@@ -7,7 +7,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from bitcart.errors import ValidationFailed
-from bitcart.money import btc_to_sat, validate_price
+from bitcart.money import to_units, validate_price
 from stores.models import Product, Store, Template
 from stores.services import product_create, store_create
 
@@ -45,8 +45,8 @@ def test_product_price_follows_store_currency(merchant, price, ok):
 
 
 def test_money_helpers_round_in_the_buyers_favour():
-    assert btc_to_sat(Decimal("0.000000019")) == 1
-    assert btc_to_sat(Decimal("1")) == 100_000_000
+    assert to_units(Decimal("0.000000019"), 8) == 1
+    assert to_units(Decimal("1"), 8) == 100_000_000
     assert validate_price("100", "JPY") == Decimal("100")
     with pytest.raises(ValidationFailed):
         validate_price("100.5", "JPY")

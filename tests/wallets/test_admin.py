@@ -5,6 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from invoices import services
+from tests.coins import set_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +54,7 @@ def test_run_above_the_gap_limit_warns_and_says_how_to_raise_it(client, store, w
 
 @pytest.mark.parametrize("network", ["regtest", "testnet"])
 def test_new_wallet_form_defaults_to_the_servers_network(client, settings, network):
-    settings.BTC_NETWORK = network
+    set_chain(settings, "btc", network=network)
 
     form = client.get(reverse("admin:wallets_wallet_add")).context["adminform"].form
 

@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
+from tests.coins import set_chain
 from wallets.keys import generate_xpub
 from wallets.models import Wallet
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize("network", ["regtest", "testnet"])
 def test_a_wallet_created_without_a_network_is_on_the_servers_network(merchant, settings, network):
-    settings.BTC_NETWORK = network
+    set_chain(settings, "btc", network=network)
     key = generate_xpub(network)
     _, secret = token_create(user=merchant, permissions=["full_control"])
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {secret}")

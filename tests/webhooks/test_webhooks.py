@@ -332,7 +332,7 @@ def test_the_event_snapshot_carries_the_payment_ledger(store, receiver, deliver)
             "txid": "c" * 64,
             "vout": 1,
             "amount": "0.00100000",
-            "amount_sat": "100000",
+            "amount_units": "100000",
             "height": 7,
             "confirmations": 1,
             "state": "confirmed",

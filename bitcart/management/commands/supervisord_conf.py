@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from bitcart import embedded_redis
 
@@ -185,18 +185,40 @@ def programs() -> list[Program]:
             priority=50,
         )
     )
-    daemon_url = urlsplit(settings.BTC_DAEMON_URL)
+    if "btc" in settings.BITCART_CRYPTOS:
+        found += _bitcoin_programs(settings.COINS["btc"], base=base, data=data, python=python)
+    if "eth" in settings.BITCART_CRYPTOS:
+        found += _ethereum_programs(settings.COINS["eth"], base=base, data=data, python=python)
+    # One listener per enabled chain: a chain whose daemon is down holds up no other chain's invoices.
+    found += [
+        Program(f"listener-{key}", [python, "manage.py", "listen", "--chain", key], directory=base, priority=60)
+        for key in settings.BITCART_CRYPTOS
+    ]
+    return found
+
+
+def _daemon_env(key: str, conf: dict, *, data: Path, default_port: int) -> dict[str, str]:
+    prefix = key.upper()
+    url = urlsplit(conf["daemon_url"])
+    env = {
+        f"{prefix}_NETWORK": conf["network"],
+        f"{prefix}_HOST": url.hostname or "127.0.0.1",
+        f"{prefix}_PORT": str(url.port or default_port),
+        f"{prefix}_LOGIN": conf["login"],
+        f"{prefix}_DATA_PATH": str(data / f"daemon-{key}"),
+    }
+    if conf["password"]:
+        env[f"{prefix}_PASSWORD"] = conf["password"]
+    return env
+
+
+def _bitcoin_programs(conf: dict, *, base: Path, data: Path, python: str) -> list[Program]:
+    found = []
     daemon_env = {
         # `python3 -P` drops the working directory from sys.path; the daemon package is here.
         "PYTHONPATH": str(base),
-        "BTC_NETWORK": settings.BTC_NETWORK,
-        "BTC_HOST": daemon_url.hostname or "127.0.0.1",
-        "BTC_PORT": str(daemon_url.port or 5000),
-        "BTC_LOGIN": settings.BTC_LOGIN,
-        "BTC_DATA_PATH": str(data / "daemon-btc"),
+        **_daemon_env("btc", conf, data=data, default_port=5000),
     }
-    if settings.BTC_PASSWORD:
-        daemon_env["BTC_PASSWORD"] = settings.BTC_PASSWORD
     if settings.SANDBOX:
         daemon_env["BTC_SERVER"] = f"{settings.SIMULATOR_HOST}:{settings.SIMULATOR_PORT}:t"
         daemon_env["BTC_ONESERVER"] = "true"
@@ -220,8 +242,8 @@ def programs() -> list[Program]:
                 priority=20,
             )
         )
-    elif settings.BTC_SERVER:
-        daemon_env["BTC_SERVER"] = settings.BTC_SERVER
+    elif conf["server"]:
+        daemon_env["BTC_SERVER"] = conf["server"]
     found.append(
         Program(
             "daemon-btc",
@@ -232,8 +254,29 @@ def programs() -> list[Program]:
             stopwaitsecs=30,
         )
     )
-    found.append(Program("listener", [python, "manage.py", "listen"], directory=base, priority=60))
     return found
+
+
+def _ethereum_programs(conf: dict, *, base: Path, data: Path, python: str) -> list[Program]:
+    """The ETH daemon (daemons/eth, from the project venv: it uses web3) over the node at ETH_SERVER."""
+    if not conf["server"]:
+        raise CommandError("ETH is enabled (BITCART_CRYPTOS) but ETH_SERVER, the Ethereum node's RPC URL, is not set")
+    env = {**_daemon_env("eth", conf, data=data, default_port=5002), "ETH_SERVER": conf["server"]}
+    if conf["chain_id"]:
+        env["ETH_CHAIN_ID"] = str(conf["chain_id"])
+    if conf["tokens"]:
+        env["ETH_TOKENS"] = conf["tokens"]
+    env["ETH_TAG_DIGITS"] = str(conf["tag_digits"])
+    return [
+        Program(
+            "daemon-eth",
+            [python, "-m", "daemons.eth"],
+            directory=base,
+            environment=env,
+            priority=30,
+            stopwaitsecs=30,
+        )
+    ]
 
 
 class Command(BaseCommand):

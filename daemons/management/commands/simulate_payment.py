@@ -4,9 +4,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from bitcart.errors import ApplicationError
-from bitcart.money import btc_to_sat, format_btc, to_decimal
+from bitcart.money import format_coin, to_decimal, to_units
 from daemons.simulator.client import SimulatorClient, SimulatorError
 from invoices.sandbox import invoice_simulate_payment
+
+BTC_DECIMALS = 8  # the regtest simulator is a bitcoin chain
 
 
 class Command(BaseCommand):
@@ -27,11 +29,12 @@ class Command(BaseCommand):
             raise CommandError("give an invoice id, or --mine N")
         if invoice_id:
             try:
-                sat = btc_to_sat(to_decimal(amount, field="amount")) if amount else None
+                sat = to_units(to_decimal(amount, field="amount"), BTC_DECIMALS) if amount else None
                 paid = invoice_simulate_payment(invoice_id=invoice_id, amount_sat=sat)
             except ApplicationError as exc:
                 raise CommandError(f"{exc.message} ({exc.code})") from None
-            self.stdout.write(f"paid {format_btc(paid.amount_sat)} BTC to {paid.address}: txid {paid.txid}")
+            paid_text = format_coin(paid.amount_sat, BTC_DECIMALS, "BTC")
+            self.stdout.write(f"paid {paid_text} to {paid.address}: txid {paid.txid}")
         if mine:
             client = SimulatorClient(f"http://{settings.SIMULATOR_HOST}:{settings.SIMULATOR_CONTROL_PORT}")
             try:
