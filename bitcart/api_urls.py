@@ -68,6 +68,7 @@ def _router(trailing_slash: str) -> SimpleRouter:
 
 urlpatterns = [
     path("", ApiRootView.as_view(), name="api-root"),
+    path("", include("coins.urls")),
     path("", include("rates.urls")),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

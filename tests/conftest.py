@@ -19,7 +19,7 @@ from daemons.simulator.client import SimulatorClient
 from daemons.simulator.testing import start_simulator
 from invoices.services import invoice_create
 from stores.models import Store
-from tests.coins import set_chain
+from tests.chains import set_chain
 from tests.http import Received, Receiver, bearer
 from wallets.keys import generate_xpub
 from wallets.models import Wallet

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from tests.coins import set_chain
+from tests.chains import set_chain
 from wallets.services import wallet_validate
 
 pytestmark = pytest.mark.django_db

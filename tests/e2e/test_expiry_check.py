@@ -10,7 +10,7 @@ from invoices import services, tasks
 from invoices.models import ExceptionStatus, InvoiceStatus, Payment
 from invoices.reconcile import PENDING_ROUNDS
 from invoices.tasks import invoices_expire_task
-from tests.coins import set_chain
+from tests.chains import set_chain
 from tests.e2e.checks import expire_now, state, status_changes
 from tests.e2e.clients import BudgetClient
 

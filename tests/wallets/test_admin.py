@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from invoices import services
-from tests.coins import set_chain
+from tests.chains import set_chain
 
 pytestmark = pytest.mark.django_db
 

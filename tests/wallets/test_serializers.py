@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
-from tests.coins import set_chain
+from tests.chains import set_chain
 from wallets.keys import generate_xpub
 from wallets.models import Wallet
 
