@@ -1,8 +1,15 @@
 """Test helpers for the coin registry's settings (coins.registry reads settings.COINS)."""
 
+import asyncio
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings as django_settings
+
+from daemons.client import DaemonClient
+from daemons.listener import Listener
 
 
 def set_chain(settings, key: str = "btc", **changes) -> None:
@@ -45,3 +52,24 @@ def enable_eth(
         confirmations=2,
         tag_digits=4,
     )
+
+
+@contextmanager
+def listening(client: DaemonClient) -> Iterator[Listener]:
+    """The real listener of the client's chain, in a thread with its own event loop, while the block runs."""
+    instance = Listener(client)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(instance.run(stop=stop))
+
+    thread = threading.Thread(target=run, name=f"listener-{client.chain}", daemon=True)
+    thread.start()
+    try:
+        yield instance
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "listener did not stop"

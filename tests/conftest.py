@@ -1,4 +1,3 @@
-import asyncio
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -14,12 +13,11 @@ from accounts.services import token_create
 from bitcart import embedded_redis
 from daemons.btc.testing import start_daemon
 from daemons.client import DaemonClient
-from daemons.listener import Listener
 from daemons.simulator.client import SimulatorClient
 from daemons.simulator.testing import start_simulator
 from invoices.services import invoice_create
 from stores.models import Store
-from tests.chains import set_chain
+from tests.chains import listening, set_chain
 from tests.http import Received, Receiver, bearer
 from wallets.keys import generate_xpub
 from wallets.models import Wallet
@@ -212,17 +210,5 @@ def daemon_client(chain, settings) -> DaemonClient:
 @pytest.fixture
 def listener(daemon_client):
     """The real listener, in a thread with its own event loop, for the duration of a test."""
-    instance = Listener(daemon_client)
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(instance.run(stop=stop))
-
-    thread = threading.Thread(target=run, name="listener", daemon=True)
-    thread.start()
-    yield instance
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(timeout=30)
-    assert not thread.is_alive(), "listener did not stop"
+    with listening(daemon_client) as instance:
+        yield instance
