@@ -89,8 +89,13 @@ def test_bitcart_sdk_eth_creates_reads_and_hears_about_a_payment(tmp_path, chain
     daemon = start_daemon(tmp_path, chain.node, tokens={"USDT": chain.usdt})
     try:
         daemon.wait_for(daemon.synced, what="first scan")
-        env = {"WALLET": merchant_address, "USDT": chain.usdt, "NODE_URL": chain.node.url, "PAYER": chain.payer,
-               "BAD_CHECKSUM": wrong_checksum(merchant_address)}
+        env = {
+            "WALLET": merchant_address,
+            "USDT": chain.usdt,
+            "NODE_URL": chain.node.url,
+            "PAYER": chain.payer,
+            "BAD_CHECKSUM": wrong_checksum(merchant_address),
+        }
         out = sdk.run(SDK_SCRIPT, daemon, env, timeout=90)
     finally:
         assert daemon.stop() == 0
