@@ -26,6 +26,9 @@ from daemons.protocol.methods import BaseMethods, Registry
 
 MAX_EXPIRY = 10 * 365 * 24 * 3600
 MAX_HISTORY = 1000
+MAX_BATCH = 10_000  # entries per watch/unwatch call, as daemons/btc
+MAX_OUTPUT_QUERY = 1_000  # request ids per get_address_outputs call, as daemons/btc's addresses
+MAX_OUTPUT_BUDGET = 60  # seconds; accepted for daemons/btc's signature (answers here come from the store at once)
 
 registry = Registry(aliases={"getrequest": "get_request"}, error=RPCError)
 registry.watch_only("payto", "paytomany", "broadcast")
@@ -46,6 +49,22 @@ def parse_int(value, name: str, *, minimum: int, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise RPCError(INVALID_PARAMS, f"{name} must be an integer in [{minimum}, {maximum}]")
     return value
+
+
+def parse_keys(value, limit: int) -> list[str]:
+    """Django's `addresses` list: strings, or {"address": ..., ...} as it sends to watch_addresses. For ETH the
+    key is a request id (matched as get_request does: trimmed, lower case)."""
+    if not isinstance(value, list):
+        raise RPCError(INVALID_PARAMS, "addresses must be a list")
+    if len(value) > limit:
+        raise RPCError(INVALID_PARAMS, f"addresses: at most {limit} items per call")
+    keys = []
+    for item in value:
+        key = item.get("address") if isinstance(item, dict) else item
+        if not isinstance(key, str):
+            raise RPCError(INVALID_PARAMS, "each address must be a request id or {address: request id, ...}")
+        keys.append(key.strip().lower())
+    return keys
 
 
 def parse_tx_hash(value) -> str:
@@ -276,3 +295,57 @@ class Methods(BaseMethods):
     @rpc(requires_wallet=True)
     def get_updates(self, *, wallet: Wallet):
         return self.service.hub.drain(wallet.address)
+
+    # Django's reconciliation methods (daemons/btc's names and shapes; a request id stands for an address)
+
+    @rpc(requires_wallet=True)
+    def get_address_outputs(self, addresses, budget=None, *, wallet: Wallet):
+        """The payments attributed to each of these request ids of the wallet's address (of any asset: the
+        `contract` of the wallet is checked but does not narrow), for Django's reconciliation.
+
+        `height` is the scan cursor, and `confirmations` are counted from it: the store knows every payment up
+        to the cursor (after reorg handling) and none above it. `vout` is a token Transfer's log index, 0 for a
+        native transfer (one per transaction); a request has one asset, so (txid, vout) is unique per request.
+        Ids of no request of this wallet are listed in `unknown`, not in `outputs`. Before the first scan
+        (no cursor yet) the wallet's ids are `pending`: nothing is known about the chain. `budget` (seconds)
+        is accepted as daemons/btc takes it; the answer never waits for the node.
+        """
+        keys = list(dict.fromkeys(parse_keys(addresses, MAX_OUTPUT_QUERY)))
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget <= MAX_OUTPUT_BUDGET
+        ):
+            raise RPCError(INVALID_PARAMS, f"budget must be a number of seconds in [0, {MAX_OUTPUT_BUDGET}]")
+        cursor, found = self.store.requests_payments(wallet.address, keys)
+        unknown = [key for key in keys if key not in found]
+        if cursor is None:
+            return {"height": 0, "outputs": {}, "pending": [key for key in keys if key in found], "unknown": unknown}
+        outputs = {
+            request_id: [
+                {
+                    "txid": p.tx_hash,
+                    "vout": max(p.log_index, 0),  # -1 (native) in the store
+                    "value": p.value,
+                    "value_sat": p.value,  # the field name Django's client reads
+                    "height": p.block_number,
+                    "confirmations": cursor - p.block_number + 1,
+                }
+                for p in payments
+            ]
+            for request_id, payments in found.items()
+        }
+        return {"height": cursor, "outputs": outputs, "pending": [], "unknown": unknown}
+
+    @rpc(requires_wallet=True)
+    def watch_addresses(self, addresses, *, wallet: Wallet):
+        """Accepted for Django's call shape ([{"address": request id, "index", "until"}] or ids) and does
+        nothing: a request is watched from add_request until its watch window ends (its payment tag is held that
+        long), whatever Django says. Hence `watched` 0: this call started watching nothing."""
+        parse_keys(addresses, MAX_BATCH)
+        return {"watched": 0, "skipped_expired": 0, "conflicts": []}
+
+    @rpc(requires_wallet=True)
+    def unwatch_addresses(self, addresses, *, wallet: Wallet):
+        """Accepted and does nothing (see watch_addresses): a request's tag stays held, and its payments
+        attributed, until its watch window ends."""
+        parse_keys(addresses, MAX_BATCH)
+        return {"unwatched": 0}

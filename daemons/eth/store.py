@@ -261,6 +261,33 @@ class Store:
         )
         return [self._payment(r) for r in rows]
 
+    def requests_payments(self, address: str, request_ids: list[str]) -> tuple[int | None, dict[str, list[Payment]]]:
+        """The cursor and, for each of `request_ids` that is a request of `address`, the payments attributed to
+        it (oldest first); ids of other wallets or of no request are absent.
+
+        One statement, so the cursor and the payments come from one snapshot (a scan commits both at once, and
+        a rollback deletes the payments above the cursor it sets): every payment is at or below the cursor.
+        Driven by the ids (json_each), then the requests' primary key and payments_request: a lookup per id,
+        however many requests the wallet has.
+        """
+        rows = self.db.execute(
+            "SELECT s.cursor, r.request_id AS owned, p.*"
+            " FROM (SELECT (SELECT value FROM meta WHERE key = 'cursor') AS cursor) AS s"
+            " LEFT JOIN json_each(?) AS asked"
+            " LEFT JOIN requests AS r ON r.request_id = asked.value AND r.address = ?"
+            " LEFT JOIN payments AS p ON p.request_id = r.request_id"
+            " ORDER BY p.block_number, p.log_index",
+            (json.dumps(request_ids), address),
+        ).fetchall()
+        cursor = rows[0]["cursor"]  # the constant row makes at least one row
+        found: dict[str, list[Payment]] = {}
+        for row in rows:
+            if row["owned"] is not None:
+                payments = found.setdefault(row["owned"], [])
+                if row["tx_hash"] is not None:
+                    payments.append(self._payment(row))
+        return (int(cursor) if cursor is not None else None), found
+
     def unattributed(self, address: str, limit: int) -> list[Payment]:
         rows = self.db.execute(
             "SELECT * FROM payments WHERE address = ? AND request_id IS NULL ORDER BY block_number DESC LIMIT ?",
