@@ -60,6 +60,7 @@ class AddressOutputs(NamedTuple):
     height: int
     outputs: dict[str, list[ChainOutput]]
     pending: list[str]  # not answered in time: absent from `outputs`, nothing to conclude
+    unknown: list[str] = []  # keys the daemon has no record of (an Ethereum daemon whose data dir was lost)
 
 
 class DaemonClient:
@@ -148,7 +149,8 @@ class DaemonClient:
         }
         # A daemon older than `pending` answers every address or fails the call.
         pending = [a for a in result.get("pending") or [] if isinstance(a, str)]
-        return AddressOutputs(int(result.get("height") or 0), outputs, pending)
+        unknown = [a for a in result.get("unknown") or [] if isinstance(a, str)]
+        return AddressOutputs(int(result.get("height") or 0), outputs, pending, unknown)
 
     def get_tip(self) -> dict:
         return self.call("get_tip")

@@ -77,9 +77,15 @@ def _sync_targets(
             pending: list[tuple[str, str]] = []
             for start in range(0, len(group), BATCH):
                 chunk = group[start : start + BATCH]
-                outputs = client.get_address_outputs(xpub=xpub, addresses=[address for _, address in chunk]).outputs
+                answer = client.get_address_outputs(xpub=xpub, addresses=[address for _, address in chunk])
+                outputs, unknown = answer.outputs, set(answer.unknown)
                 held = known if known is not None else _known([method_id for method_id, _ in chunk])
                 for method_id, address in chunk:
+                    if address in unknown:
+                        # Asking again cannot help: nothing is concluded, and the operator must look.
+                        logger.error("the %s daemon has no record of %s (its data was lost?)", client.chain, address)
+                        unresolved.append(method_id)
+                        continue
                     if address not in outputs:
                         pending.append((method_id, address))
                         continue

@@ -129,7 +129,7 @@ def _asks(*, store: Store, wallets: list[Wallet], price: Decimal, currency: str)
     """One ask per (wallet × coin of its chain). A coin without a trustworthy rate is left out, unless no
     coin has one: then the first refusal is the answer (the merchant must see why nothing can be paid)."""
     asks: list[Ask] = []
-    refused: list[RateUnavailable] = []
+    refused: list[RateUnavailable] = []  # coins without a rate: left out
     rates: dict[str, tuple[Decimal, str]] = {}
     for wallet in wallets:
         try:
@@ -142,6 +142,11 @@ def _asks(*, store: Store, wallets: list[Wallet], price: Decimal, currency: str)
                     rates[coin.symbol] = _rate_for(store=store, currency=currency, coin=coin)
                 except RateUnavailable as exc:
                     refused.append(exc)
+                    continue
+                except ValidationFailed as exc:
+                    if exc.code != "unsupported_currency":  # the rate service quotes no such pair
+                        raise
+                    refused.append(RateUnavailable(exc.message, extra={"pair": f"{coin.symbol}/{currency}"}))
                     continue
             rate, source = rates[coin.symbol]
             amount = price_to_units(price=price, rate=rate, places=coin.decimals)

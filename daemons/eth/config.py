@@ -5,11 +5,12 @@ import json
 import os
 from dataclasses import dataclass
 
+from coins import evm
 from daemons.eth.tokens import Token, TokenRegistry, default_tokens
 from daemons.protocol.config import ConfigError, DaemonSettings, daemon_settings
 
 # Chain ids of the networks we know; anything else needs ETH_CHAIN_ID (a local node, a testnet not listed).
-CHAIN_IDS = {"mainnet": 1, "sepolia": 11155111, "holesky": 17000}
+CHAIN_IDS = evm.CHAIN_IDS
 
 
 @dataclass(frozen=True)

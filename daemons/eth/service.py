@@ -14,6 +14,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from coins import evm
 from daemons.eth.chain import Node, NodeError, hx
 from daemons.eth.config import Settings
 from daemons.eth.errors import TAGS_EXHAUSTED, RPCError
@@ -419,7 +420,12 @@ class Service:
             "contract": token.contract,
             "symbol": token.symbol,
             "decimals": token.decimals,
-            "URI": payment_uri(request.address, token, to_pay or request.amount, self.settings.chain_id),
+            "URI": evm.eip681_uri(
+                address=request.address,
+                units=to_pay or request.amount,
+                chain_id=self.settings.chain_id,
+                contract=token.contract or "",
+            ),
             "tx_hashes": request.tx_hashes,
             "sent_amount": token.format(request.sent),
             "late": request.late,
@@ -451,10 +457,3 @@ class Service:
             return await coro
         except NodeError as exc:
             raise RPCError(NETWORK_ERROR, f"Ethereum node: {exc}") from None
-
-
-def payment_uri(address: str, token: Token, units: int, chain_id: int) -> str:
-    """EIP-681: `ethereum:<to>@<chain>?value=` for ETH, `ethereum:<token>@<chain>/transfer?address=&uint256=`."""
-    if token.contract is None:
-        return f"ethereum:{address}@{chain_id}?value={units}"
-    return f"ethereum:{token.contract}@{chain_id}/transfer?address={address}&uint256={units}"

@@ -9,39 +9,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+from eth_utils import is_hex_address, to_checksum_address
 
+from coins import evm
 from daemons.eth.errors import UNKNOWN_TOKEN, RPCError
 from daemons.protocol.errors import AMOUNT_TOO_PRECISE, INVALID_ADDRESS, INVALID_PARAMS
 
 NATIVE = "ETH"
-# The tag's lowest digit sits at this many decimals at most: exchanges send ETH with 8 decimals and
-# stablecoins with up to 6, so a tag below that precision would be rounded away by the buyer's exchange.
-MAX_TAG_DECIMALS = {NATIVE: 8}
-TOKEN_TAG_DECIMALS = 6
 MAX_AMOUNT = 2**256 - 1
 
-# Contracts per chain id. Only official deployments; anything else comes from ETH_TOKENS.
-DEFAULT_TOKENS: dict[int, dict[str, tuple[str, int]]] = {
-    1: {
-        "USDT": ("0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
-        "USDC": ("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
-    },
-    11155111: {
-        "USDC": ("0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238", 6),
-    },
-}
+# Contracts per chain id (coins/evm.py, shared with Django's coin registry).
+DEFAULT_TOKENS = evm.DEFAULT_TOKENS
 
 
 def check_address(value: object) -> str:
     """The EIP-55 checksummed form; all-lower/all-upper hex is accepted (it carries no checksum), mixed case
     must match its checksum."""
-    if not isinstance(value, str) or not is_hex_address(value):
-        raise RPCError(INVALID_ADDRESS, f"Invalid address: {str(value)[:60]!r}")
-    body = value[2:]
-    if body != body.lower() and body != body.upper() and not is_checksum_address(value):
-        raise RPCError(INVALID_ADDRESS, f"Address has a wrong EIP-55 checksum: {value}")
-    return to_checksum_address(value)
+    try:
+        return evm.checksum_address(value)
+    except evm.AddressError as exc:
+        raise RPCError(INVALID_ADDRESS, str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -67,8 +54,7 @@ class Token:
 
     @property
     def tag_unit(self) -> int:
-        places = MAX_TAG_DECIMALS.get(self.symbol, TOKEN_TAG_DECIMALS) if self.contract is None else TOKEN_TAG_DECIMALS
-        return 10 ** max(self.decimals - min(places, self.decimals), 0)
+        return evm.tag_unit(self.decimals, is_token=self.contract is not None)
 
     def parse(self, value: object) -> int:
         """A decimal amount (str/int/Decimal; float refused: it is not exact) to smallest units."""
@@ -136,17 +122,9 @@ class TokenRegistry:
 
 
 def tag_of(units: int, token: Token, digits: int) -> int:
-    return (units // token.tag_unit) % 10**digits
+    return evm.tag_of(units, token.tag_unit, digits)
 
 
 def with_tag(minimum: int, tag: int, token: Token, digits: int) -> int:
-    """The smallest amount >= `minimum`, a whole number of tag units, whose tag is `tag`.
-
-    Used for a new request's price and for what is left to pay after a partial payment, so that every amount a
-    buyer is asked to send carries the request's tag. Adds less than 10**digits tag units to `minimum`.
-    """
-    unit = token.tag_unit
-    space = 10**digits
-    base = -(-minimum // unit)  # ceil, in tag units
-    step = (tag - base % space) % space
-    return (base + step) * unit
+    """The smallest amount >= `minimum`, a whole number of tag units, whose tag is `tag` (coins.evm.with_tag)."""
+    return evm.with_tag(minimum, tag, token.tag_unit, digits)
