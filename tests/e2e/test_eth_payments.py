@@ -12,6 +12,7 @@ from daemons.client import DaemonClient
 from daemons.eth.testing import CHAIN_ID, compile_token, start_daemon
 from daemons.processes import wait_for
 from invoices import services
+from invoices.checkout import checkout_methods
 from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment
 from tests.chains import enable_eth, listening
 from tests.evm import Chain, start_chain
@@ -136,3 +137,78 @@ def test_an_eth_invoice_is_paid_in_wei_beyond_int64(eth_store, eth_client, evm):
 
     assert Payment.objects.get(payment_method=method).amount == method.amount
     assert status_of(invoice.pk) == (S.COMPLETE, ExceptionStatus.NONE, Decimal(method.amount).scaleb(-18), "ETH")
+
+
+def test_a_reorg_unconfirms_the_payment_and_the_new_chain_confirms_it_again(eth_store, eth_client, evm):
+    eth_store.transaction_speed = 3
+    eth_store.save()
+    invoice = services.invoice_create(store=eth_store, price="0.25", currency="ETH")
+    [method] = invoice.payment_methods.all()
+    with listening(eth_client) as listener:
+        wait_for(listener.connected.is_set, timeout=WAIT, what="ETH listener connected")
+        snapshot = evm.node.snapshot()
+        tx, raw = evm.send({"to": method.address, "value": method.amount})
+        wait_for(lambda: status_of(invoice.pk)[0] == S.CONFIRMED, timeout=WAIT, what="confirmed")
+        first_height = Payment.objects.get(payment_method=method).height
+
+        # A longer chain without the payment: its block is gone, so is the payment.
+        assert evm.node.revert(snapshot) is True
+        evm.node.mine(3)
+        wait_for(lambda: status_of(invoice.pk)[0] == S.PENDING, timeout=WAIT, what="back to pending")
+        assert Payment.objects.get(payment_method=method).state == Payment.State.DROPPED
+
+        # The same transaction mined in the new chain: applied again, with its new block.
+        assert evm.replay(raw) == tx
+        wait_for(lambda: status_of(invoice.pk)[0] == S.CONFIRMED, timeout=WAIT, what="confirmed again")
+        payment = Payment.objects.get(payment_method=method)
+        assert (payment.state, payment.confirmations) == (Payment.State.CONFIRMED, 1)
+        assert payment.height == first_height + 3
+        evm.node.mine(2)
+        wait_for(lambda: status_of(invoice.pk)[0] == S.COMPLETE, timeout=WAIT, what="complete")
+
+    changes = list(Invoice.objects.get(pk=invoice.pk).events.filter(kind="status").values_list("new_status", flat=True))
+    assert changes == [S.CONFIRMED, S.PENDING, S.CONFIRMED, S.COMPLETE]
+    assert Payment.objects.filter(payment_method=method).count() == 1  # one payment, never doubled
+
+
+def test_an_underpaid_token_invoice_is_topped_up_with_the_tagged_rest(eth_store, eth_client, evm):
+    """An exchange that keeps a flat 1 USDT fee delivers less, with the tag intact: paid_partial; the checkout
+    then asks for the rest, rounded up to carry the tag again, and that completes the invoice."""
+
+    eth_store.transaction_speed = 1
+    eth_store.save()
+    invoice = services.invoice_create(store=eth_store, price="20", currency="USDT")
+    [method] = invoice.payment_methods.all()
+    tag = method.amount - 20_000_000
+    with listening(eth_client) as listener:
+        wait_for(listener.connected.is_set, timeout=WAIT, what="ETH listener connected")
+        evm.pay_token(method.address, str(Decimal(method.amount - 1_000_000).scaleb(-6)), contract=evm.tokens["USDT"])
+        wait_for(lambda: status_of(invoice.pk)[1] == ExceptionStatus.PAID_PARTIAL, timeout=WAIT, what="partial")
+        [view] = checkout_methods(Invoice.objects.select_related("store").get(pk=invoice.pk))
+        assert view.remaining_units == 1_000_000 + tag  # the rest, tagged
+        assert view.payment_url.endswith(f"&uint256={1_000_000 + tag}")
+        evm.pay_token(method.address, view.remaining, contract=evm.tokens["USDT"])
+        wait_for(lambda: status_of(invoice.pk)[0] == S.COMPLETE, timeout=WAIT, what="complete")
+
+    # Both payments were attributed to this invoice; the rounding up to the tag is the only excess.
+    assert status_of(invoice.pk) == (
+        S.COMPLETE,
+        ExceptionStatus.PAID_OVER,
+        Decimal(method.amount + tag).scaleb(-6),
+        "USDT",
+    )
+    assert Payment.objects.filter(payment_method=method).count() == 2
+
+
+def test_a_payment_after_expiry_is_a_late_payment(eth_store, eth_client, evm):
+    eth_store.transaction_speed = 1
+    eth_store.save()
+    invoice = services.invoice_create(store=eth_store, price="5", currency="USDC", expiration=1)
+    [method] = invoice.payment_methods.all()
+    Invoice.objects.filter(pk=invoice.pk).update(expires_at=invoice.created)
+    assert services.invoices_expire() == 1
+    with listening(eth_client) as listener:
+        wait_for(listener.connected.is_set, timeout=WAIT, what="ETH listener connected")
+        evm.pay_token(method.address, str(Decimal(method.amount).scaleb(-6)), contract=evm.tokens["USDC"])
+        wait_for(lambda: status_of(invoice.pk)[0] == S.COMPLETE, timeout=WAIT, what="complete, late")
+    assert status_of(invoice.pk)[:2] == (S.COMPLETE, ExceptionStatus.PAID_LATE)
