@@ -1,15 +1,18 @@
 """How the listener reads the daemon's event messages (the shapes the daemon README documents)."""
 
 import asyncio
+from types import SimpleNamespace
 
 from daemons.listener import Listener
+from tests.chains import enable_eth
 
 XPUB = "vpub-test"
 ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 
 
-def handled(message: dict) -> list[tuple[str, list[str]]]:
-    listener = Listener(client=object())  # type: ignore[arg-type]  # handle() makes no daemon call itself
+def handled(message: dict, chain: str = "btc") -> list[tuple[str, list[str]]]:
+    # handle() makes no daemon call itself: a client that only names its chain will do.
+    listener = Listener(client=SimpleNamespace(chain=chain))  # type: ignore[arg-type]
     seen: list[tuple[str, list[str]]] = []
 
     def on_addresses(xpub: str, addresses: list[str]) -> int:
@@ -54,3 +57,19 @@ def test_address_events_and_blocks():
         {"event": "new_block", "height": 5},
     ]
     assert handled({"updates": updates, "currency": "BTC", "wallet": XPUB}) == [(XPUB, [ADDRESS]), ("block", [])]
+
+
+def test_ethereum_events_are_routed_by_their_request_id(settings):
+    enable_eth(settings)
+    wallet = "0x52908400098527886E0F7030069857D2E4169EE7"
+    updates = [
+        # daemons/eth's events (its README): `address` of new_payment is the request id, as in Bitcart.
+        {"event": "new_payment", "address": "r-1", "request_id": "r-1", "payment_address": wallet, "status": 3},
+        {"event": "new_transaction", "tx": "0x" + "ab" * 32, "address": wallet, "request_id": "r-2"},
+        {"event": "new_transaction", "tx": "0x" + "cd" * 32, "address": wallet, "request_id": None},  # unmatched
+        {"event": "new_block", "height": 9},
+    ]
+    assert handled({"updates": updates, "currency": "ETH", "wallet": wallet}, chain="eth") == [
+        (wallet, ["r-1", "r-2"]),
+        ("block", []),
+    ]
