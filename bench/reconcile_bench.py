@@ -158,8 +158,8 @@ class Bench:
 
         from django.utils import timezone
 
+        from invoices.methods import bip21_uri
         from invoices.models import Invoice, PaymentMethod
-        from invoices.services import payment_url
         from wallets.keys import derive_receive_address
         from wallets.models import Wallet
 
@@ -185,12 +185,17 @@ class Bench:
                     PaymentMethod(
                         invoice=invoice,
                         wallet=self.wallet,
+                        currency="BTC",
+                        decimals=8,
                         amount=100_000,
                         rate=Decimal(1),
                         rate_source="identity",
                         address=address,
+                        lookup=address,
                         derivation_index=index,
-                        payment_url=payment_url(address=address, amount_sat=100_000, label="bench"),
+                        payment_url=bip21_uri(
+                            scheme="bitcoin", address=address, units=100_000, places=8, label="bench"
+                        ),
                     )
                 )
             Invoice.objects.bulk_create(invoices, batch_size=batch)

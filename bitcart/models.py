@@ -39,6 +39,9 @@ class UnitsField(models.DecimalField):
     Python. 40 digits hold 10^30 base units with room to add them up; no float is ever involved."""
 
     MAX_DIGITS = 40
+    # For django-stubs' mypy plugin: what the attribute holds on an instance.
+    _pyi_private_set_type: int | Decimal
+    _pyi_private_get_type: int  # type: ignore[assignment]  # an int, where DecimalField gives a Decimal
 
     def __init__(self, *args, **kwargs):
         kwargs["max_digits"] = self.MAX_DIGITS

@@ -96,7 +96,10 @@ def is_crypto(code: str) -> bool:
 def decimals(currency: str) -> int:
     value = normalize_currency(currency)
     places = FIAT_CURRENCIES.get(value)
-    return places if places is not None else coin_decimals(value)
+    if places is None:
+        places = coin_decimals(value)
+    assert places is not None  # normalize_currency refused anything else
+    return places
 
 
 def to_decimal(value: object, *, field: str = "amount") -> Decimal:

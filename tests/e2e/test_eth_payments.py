@@ -2,6 +2,7 @@
 stablecoins, the ETH daemon (daemons/eth), Django's invoices, the ETH chain's listener, the webhook and the
 buyer's e-mail. A payment is a signed transaction on the node; nothing is simulated on Django's side."""
 
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -25,7 +26,7 @@ S = InvoiceStatus
 
 
 @pytest.fixture(scope="module")
-def evm(tmp_path_factory) -> Chain:
+def evm(tmp_path_factory) -> Iterator[Chain]:
     chain = start_chain(tmp_path_factory.mktemp("evm"), compile_token(), tokens=("USDT", "USDC"))
     try:
         yield chain

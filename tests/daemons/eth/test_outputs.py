@@ -22,7 +22,7 @@ def error_of(daemon, method, *args, **kwargs) -> int:
 
 
 def mined_in(chain, tx_hash: str) -> int:
-    return chain.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]  # type: ignore[arg-type]
+    return chain.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]
 
 
 def test_eth_payment_outputs_and_confirmations(daemon, chain, merchant_address):
@@ -100,7 +100,7 @@ def test_token_payment_and_underpayment_outputs(daemon, chain, merchant_address)
     paid_block, under_block = mined_in(chain, paid_tx), mined_in(chain, under_tx)
     assert under_block == paid_block + 1
     daemon.wait_for(lambda: daemon.synced(under_block), what="scan of the transfers")
-    receipts = [chain.w3.eth.get_transaction_receipt(tx) for tx in (paid_tx, under_tx)]  # type: ignore[arg-type]
+    receipts = [chain.w3.eth.get_transaction_receipt(tx) for tx in (paid_tx, under_tx)]
     (paid_log,), (under_log,) = (r["logs"] for r in receipts)
     ids = [paid["request_id"], under["request_id"], native["request_id"]]
 
