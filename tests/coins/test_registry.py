@@ -2,6 +2,8 @@
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from coins import registry
 from coins.registry import Family
@@ -73,3 +75,9 @@ def test_a_wrong_configuration_says_what_is_wrong(settings, change, message):
 
     with pytest.raises(ImproperlyConfigured, match=message):
         registry.registry()
+
+
+def test_a_wrong_configuration_stops_manage_py_check(settings):
+    settings.BITCART_CRYPTOS = ["btc", "ltc"]
+    with pytest.raises(SystemCheckError, match=r"coins.E001.*'ltc' is not a coin this server supports"):
+        call_command("check")
