@@ -20,6 +20,7 @@ from bitcart.ownership import owned_objects
 from invoices import selectors, services
 from invoices.customer import DetailsActor, invoice_details_update
 from invoices.models import Invoice, InvoiceEvent, InvoiceProduct, InvoiceStatus, Payment, PaymentMethod
+from invoices.payloads import sent_amount_text
 from stores.models import Product, Store
 
 EDITABLE_FIELDS = ("buyer_email", "shipping_address", "notes")
@@ -299,7 +300,7 @@ class InvoiceAdmin(OwnerScopedAdmin):
                 invoice.currency,
                 invoice.status,
                 invoice.exception_status,
-                f"{invoice.sent_amount:.8f}",
+                sent_amount_text(invoice),
                 invoice.paid_currency,
                 invoice.paid_date.isoformat() if invoice.paid_date else "",
                 invoice.order_id,

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from bitcart.celery import task_enqueue
 from invoices.consumers import invoice_group
+from invoices.payloads import sent_amount_text
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def invoice_public_state(invoice) -> dict:
     return {
         "status": invoice.status,
         "exception_status": invoice.exception_status,
-        "sent_amount": f"{invoice.sent_amount:.8f}",
+        "sent_amount": sent_amount_text(invoice),
         "paid_currency": invoice.paid_currency,
         "payment_id": None,
     }

@@ -129,12 +129,16 @@ def payment_payload(payment: Payment, *, method: PaymentMethod) -> dict[str, Any
     }
 
 
-def _sent_amount(invoice: Invoice, methods: list[PaymentMethod]) -> str:
-    """In the paid currency, with its decimals ("0" before anything was paid)."""
-    paid = next((m for m in methods if m.currency == invoice.paid_currency), None)
-    if paid is None:
+def sent_amount_text(invoice: Invoice) -> str:
+    """What was received, in `paid_currency` with that coin's decimals ("0" before any payment). One spelling
+    for the API, webhooks, the checkout's live updates and the CSV export."""
+    if not invoice.paid_currency:
         return "0"
-    return f"{Decimal(invoice.sent_amount).quantize(Decimal(1).scaleb(-paid.decimals)):f}"
+    places = registry.coin_decimals(invoice.paid_currency)
+    amount = Decimal(invoice.sent_amount)
+    if places is None:  # a coin this server no longer enables: as exact as stored
+        return f"{amount.normalize():f}"
+    return f"{amount.quantize(Decimal(1).scaleb(-places)):f}"
 
 
 def invoice_public_payload(invoice: Invoice, *, now: datetime | None = None) -> dict[str, Any]:
@@ -155,7 +159,7 @@ def invoice_public_payload(invoice: Invoice, *, now: datetime | None = None) -> 
         "paid_currency": invoice.paid_currency or None,
         "status": invoice.status,
         "exception_status": invoice.exception_status,
-        "sent_amount": _sent_amount(invoice, methods),
+        "sent_amount": sent_amount_text(invoice),
         "expiration": invoice.expiration,
         "expiration_seconds": invoice.expiration * 60,
         "time_left": time_left,

@@ -29,7 +29,7 @@ KEY_FIELDS = ("currency", "network", "xpub")
 
 
 class WalletForm(ScopedModelForm):
-    currency = forms.ChoiceField(choices=wallet_currency_choices, initial="BTC")
+    currency = forms.ChoiceField(choices=wallet_currency_choices)
     network = forms.CharField(
         required=False, max_length=20, help_text="Empty: the network this server runs the chain on."
     )

@@ -739,7 +739,7 @@ def test_export_csv_exact_and_injection_safe(a_client, store):
             "BTC",
             "pending",
             "none",
-            "0.00000000",
+            "0",
             "",
             "",
             "'-2+3",

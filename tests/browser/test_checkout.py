@@ -206,7 +206,7 @@ def test_modal_on_another_site_reports_status_by_post_message(
 
     page.wait_for_function("window.log.messages.some(m => m && m.status === 'complete')", timeout=WAIT)
     # Exactly the page's own messages, one per status, in order; never the forged one.
-    unpaid = {"exceptionStatus": "none", "sentAmount": "0.00000000", "paidCurrency": ""}
+    unpaid = {"exceptionStatus": "none", "sentAmount": "0", "paidCurrency": ""}
     paid = {"exceptionStatus": "none", "sentAmount": "0.00100000", "paidCurrency": "BTC"}
     assert page.evaluate("window.log.messages") == [
         "loaded",

@@ -36,7 +36,7 @@ def test_status_endpoint_returns_the_push_message_shape(client, invoice):
     assert response.json() == {
         "status": "pending",
         "exception_status": "none",
-        "sent_amount": "0.00000000",
+        "sent_amount": "0",
         "paid_currency": "",
         "payment_id": None,
     }
