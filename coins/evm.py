@@ -2,6 +2,8 @@
 the networks we know, the official token contracts on them, address checks and EIP-681 payment URIs.
 No Django here, so both sides import it."""
 
+import json
+
 from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
 # Chain ids of the networks we know; anything else needs <COIN>_CHAIN_ID (a local node, a testnet not listed).
@@ -29,6 +31,36 @@ EXPLORERS = {
 
 class AddressError(ValueError):
     pass
+
+
+def parse_tokens(raw: str, chain_id: int) -> dict[str, tuple[str, int]]:
+    """The chain's built-in tokens plus/overridden by `raw` (ETH_TOKENS: JSON {"SYMBOL": {"contract", "decimals"}}):
+    symbol → (checksummed contract, decimals). ValueError saying what is wrong. Django's registry and the daemon
+    read the same variable through this, so they agree on the tokens."""
+    tokens = {
+        symbol: (checksum_address(contract), places)
+        for symbol, (contract, places) in DEFAULT_TOKENS.get(chain_id, {}).items()
+    }
+    if not raw:
+        return tokens
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("must be an object {SYMBOL: {contract, decimals}}")
+    for symbol, spec in data.items():
+        if not (isinstance(symbol, str) and symbol.isalnum() and len(symbol) <= 10):
+            raise ValueError(f"{symbol!r} is not a symbol (1-10 letters/digits)")
+        places = spec.get("decimals") if isinstance(spec, dict) else None
+        if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 30:
+            raise ValueError(f"[{symbol!r}]: decimals must be an integer in 0..30")
+        try:
+            contract = checksum_address(spec.get("contract") if isinstance(spec, dict) else None)
+        except AddressError as exc:
+            raise ValueError(f"[{symbol!r}]: contract: {exc}") from None
+        tokens[symbol.upper()] = (contract, places)
+    return tokens
 
 
 def checksum_address(value: object) -> str:

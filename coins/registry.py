@@ -9,7 +9,6 @@ Everything else asks here: decimals, URI scheme, explorer links, rate symbols, d
 networks a wallet may be on. Amounts are integers of the coin's smallest unit everywhere inside.
 """
 
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -115,27 +114,12 @@ def _bitcoin(key: str, conf: dict) -> Chain:
 
 
 def _tokens(key: str, chain_id: int, raw: str) -> list[Coin]:
-    tokens = {symbol: (contract, places) for symbol, (contract, places) in evm.DEFAULT_TOKENS.get(chain_id, {}).items()}
-    if raw:
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{key.upper()}_TOKENS is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ImproperlyConfigured(f"{key.upper()}_TOKENS must be an object {{SYMBOL: {{contract, decimals}}}}")
-        for symbol, spec in data.items():
-            places = spec.get("decimals") if isinstance(spec, dict) else None
-            if not (isinstance(symbol, str) and symbol.isalnum() and len(symbol) <= 10):
-                raise ImproperlyConfigured(f"{key.upper()}_TOKENS: {symbol!r} is not a symbol (letters/digits, ≤ 10)")
-            if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 30:
-                raise ImproperlyConfigured(f"{key.upper()}_TOKENS[{symbol!r}]: decimals must be an integer in 0..30")
-            try:
-                contract = evm.checksum_address(spec.get("contract"))
-            except evm.AddressError as exc:
-                raise ImproperlyConfigured(f"{key.upper()}_TOKENS[{symbol!r}]: {exc}") from None
-            tokens[symbol.upper()] = (contract, places)
+    try:
+        tokens = evm.parse_tokens(raw, chain_id)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{key.upper()}_TOKENS {exc}") from None
     return [
-        Coin(symbol, NAMES.get(symbol, symbol), places, key, evm.checksum_address(contract))
+        Coin(symbol, NAMES.get(symbol, symbol), places, key, contract)
         for symbol, (contract, places) in sorted(tokens.items())
     ]
 

@@ -1,12 +1,11 @@
 """Daemon settings from the environment, named like Bitcart's and like daemons/btc's (`ETH_*`); the ones every
 daemon has are daemons/protocol/config.py's."""
 
-import json
 import os
 from dataclasses import dataclass
 
 from coins import evm
-from daemons.eth.tokens import Token, TokenRegistry, default_tokens
+from daemons.eth.tokens import Token, TokenRegistry
 from daemons.protocol.config import ConfigError, DaemonSettings, daemon_settings
 
 # Chain ids of the networks we know; anything else needs ETH_CHAIN_ID (a local node, a testnet not listed).
@@ -30,22 +29,11 @@ class Settings(DaemonSettings):
 
 def _tokens(raw: str | None, chain_id: int) -> TokenRegistry:
     """The built-in tokens of the chain, plus/overridden by ETH_TOKENS = {"SYMBOL": {"contract", "decimals"}}."""
-    tokens = dict(default_tokens(chain_id))
-    if raw:
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise ConfigError(f"ETH_TOKENS is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError("ETH_TOKENS must be an object {SYMBOL: {contract, decimals}}")
-        for symbol, spec in data.items():
-            if not isinstance(spec, dict):
-                raise ConfigError(f"ETH_TOKENS[{symbol!r}] must be an object")
-            try:
-                tokens[symbol.upper()] = Token.build(symbol, spec.get("contract"), spec.get("decimals"))
-            except ValueError as exc:
-                raise ConfigError(f"ETH_TOKENS[{symbol!r}]: {exc}") from None
-    return TokenRegistry(tokens.values())
+    try:
+        tokens = evm.parse_tokens(raw or "", chain_id)
+    except ValueError as exc:
+        raise ConfigError(f"ETH_TOKENS {exc}") from None
+    return TokenRegistry(Token(symbol, contract, places) for symbol, (contract, places) in tokens.items())
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:

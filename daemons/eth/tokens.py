@@ -9,17 +9,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from eth_utils import is_hex_address, to_checksum_address
-
 from coins import evm
 from daemons.eth.errors import UNKNOWN_TOKEN, RPCError
 from daemons.protocol.errors import AMOUNT_TOO_PRECISE, INVALID_ADDRESS, INVALID_PARAMS
 
 NATIVE = "ETH"
 MAX_AMOUNT = 2**256 - 1
-
-# Contracts per chain id (coins/evm.py, shared with Django's coin registry).
-DEFAULT_TOKENS = evm.DEFAULT_TOKENS
 
 
 def check_address(value: object) -> str:
@@ -36,16 +31,6 @@ class Token:
     symbol: str
     contract: str | None  # None for native ETH
     decimals: int
-
-    @classmethod
-    def build(cls, symbol: object, contract: object, decimals: object) -> "Token":
-        if not isinstance(symbol, str) or not symbol.isalnum() or len(symbol) > 16:
-            raise ValueError("symbol must be 1-16 letters/digits")
-        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 36:
-            raise ValueError("decimals must be an integer in [0, 36]")
-        if not isinstance(contract, str) or not is_hex_address(contract):
-            raise ValueError("contract must be a 20-byte hex address")
-        return cls(symbol.upper(), to_checksum_address(contract), decimals)
 
     @property
     def key(self) -> str:
@@ -82,13 +67,6 @@ class Token:
 
 
 ETHER = Token(NATIVE, None, 18)
-
-
-def default_tokens(chain_id: int) -> dict[str, Token]:
-    return {
-        symbol: Token(symbol, to_checksum_address(contract), decimals)
-        for symbol, (contract, decimals) in DEFAULT_TOKENS.get(chain_id, {}).items()
-    }
 
 
 class TokenRegistry:
