@@ -43,7 +43,9 @@ def test_coingecko_rate_limited(rate_stub):
 
 def test_coingecko_error_body_with_200_is_not_a_rate():
     with pytest.raises(ProviderError, match="exceeded the Rate Limit"):
-        ALL_PROVIDERS["coingecko"].parse(sample("coingecko-error-429-rate-limit.json"), ["USD"], NOW)
+        ALL_PROVIDERS["coingecko"].parse(
+            sample("coingecko-error-429-rate-limit.json"), cryptos=["BTC"], fiats=["USD"], now=NOW
+        )
 
 
 def test_kraken_ticker(rate_stub):
@@ -85,7 +87,7 @@ def test_coinbase_error(rate_stub):
 def test_coinbase_refuses_another_base():
     body = sample("coinbase-exchange-rates-btc.json").replace(b'"currency":"BTC"', b'"currency":"USD"')
     with pytest.raises(ProviderError, match="not BTC"):
-        ALL_PROVIDERS["coinbase"].parse(body, ["USD"], NOW)
+        ALL_PROVIDERS["coinbase"].parse(body, cryptos=["BTC"], fiats=["USD"], now=NOW)
 
 
 def test_bitstamp_ticker(rate_stub):
@@ -98,7 +100,9 @@ def test_bitstamp_ticker(rate_stub):
 
 def test_bitstamp_tolerates_added_fields():
     # The 2024 field set adds "side"; the parser reads "last" and "timestamp" only.
-    result = ALL_PROVIDERS["bitstamp"].parse(sample("bitstamp-ticker-btcusdt-with-side.json"), ["USD"], NOW)
+    result = ALL_PROVIDERS["bitstamp"].parse(
+        sample("bitstamp-ticker-btcusdt-with-side.json"), cryptos=["BTC"], fiats=["USD"], now=NOW
+    )
     assert rates(result) == {"BTC/USD": Decimal("73285")}
 
 
@@ -146,7 +150,7 @@ def test_ecb_daily_reference_rates(rate_stub):
 )
 def test_ecb_garbage(body):
     with pytest.raises(ProviderError):
-        ALL_PROVIDERS["ecb"].parse(body, ["USD"], NOW)
+        ALL_PROVIDERS["ecb"].parse(body, cryptos=["BTC"], fiats=["USD"], now=NOW)
 
 
 def test_html_instead_of_json(rate_stub):
