@@ -211,8 +211,10 @@ class CoinGecko(Provider):
 
     def parse(self, body: bytes, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> FetchResult:
         data = load_json(body)
-        if isinstance(data, dict) and isinstance(data.get("status"), dict):
-            raise ProviderError(f"error: {data['status'].get('error_message')!r}")
+        status = data.get("status") if isinstance(data, dict) else None
+        # "status" is also a coin's id (Status Network): an error envelope is told by its error fields.
+        if isinstance(status, dict) and ("error_code" in status or "error_message" in status):
+            raise ProviderError(f"error: {status.get('error_message')!r}")
         cryptos = self.served(cryptos)
         if not isinstance(data, dict) or not any(isinstance(data.get(self._id(c)), dict) for c in cryptos):
             raise ProviderError(f"no {' or '.join(repr(self._id(c)) for c in cryptos)} object")
