@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from rates import selectors, services
+from rates import conf, selectors, services
 from rates.charts import history_svg
 from rates.models import ProviderHealth, RateIncident, RateObservation, StoreRateRules
 from rates.providers import ALL_PROVIDERS
@@ -68,7 +68,7 @@ class RateObservationAdmin(ReadOnlyAdmin):
             hours = 24
         request.GET = params  # type: ignore[assignment]
         hours = hours if hours in CHART_HOURS else 24
-        pair = params.get("pair") or "BTC/USD"
+        pair = params.get("pair") or f"{(conf.cryptos() or ('BTC',))[0]}/USD"
         since = timezone.now() - timedelta(hours=hours)
         series: dict = {}
         for provider, fetched_at, rate in selectors.rate_history(pair=pair, since=since).values_list(

@@ -6,6 +6,7 @@ All variables are listed in .env.example under "Exchange rates".
 """
 
 import functools
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -15,7 +16,11 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from coins import registry
+from rates.cryptos import CRYPTOS
+
 env = environ.Env()
+logger = logging.getLogger(__name__)
 
 _MISSING = object()
 _T = TypeVar("_T")
@@ -51,7 +56,7 @@ def _forget(**kwargs: Any) -> None:
 
 @cached
 def max_age_seconds() -> int:
-    """A BTC quote older than this is never used to price an invoice."""
+    """A crypto quote older than this is never used to price an invoice."""
     return int(setting("RATES_MAX_AGE_SECONDS", "int", 600))
 
 
@@ -93,6 +98,25 @@ def configured_currencies() -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     return tuple(code.strip().upper() for code in value if code.strip())
+
+
+@cached
+def cryptos() -> tuple[str, ...]:
+    """Cryptos the collector polls and pricing accepts (RATES_CRYPTOS, a comma list of CRYPTOS keys).
+
+    Unset, it is the enabled coins (BITCART_CRYPTOS). An unknown symbol is left out loudly rather than
+    stopping every rate: the others still have to price invoices.
+    """
+    value = setting("RATES_CRYPTOS", "list", [])
+    if not value:  # unset: every enabled coin (coins.registry) that the table knows how to quote
+        return tuple(coin.symbol for coin in registry.coins() if coin.symbol in CRYPTOS)
+    if isinstance(value, str):
+        value = value.split(",")
+    symbols = tuple(dict.fromkeys(code.strip().upper() for code in value if code.strip()))
+    unknown = [code for code in symbols if code not in CRYPTOS]
+    if unknown:
+        logger.error("rates: RATES_CRYPTOS names unknown crypto(s) %s; known: %s", unknown, ", ".join(CRYPTOS))
+    return tuple(code for code in symbols if code in CRYPTOS)
 
 
 @cached

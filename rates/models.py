@@ -5,7 +5,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from bitcart.money import FIAT_CURRENCIES
-from rates.providers import BTC_PROVIDERS
+from rates.cryptos import CRYPTOS
+from rates.providers import CRYPTO_PROVIDERS
 
 
 class RateObservation(models.Model):
@@ -56,21 +57,36 @@ class CombineMethod(models.TextChoices):
 
 
 def _validate_providers(value: str) -> None:
-    unknown = [name for name in split_providers(value) if name not in BTC_PROVIDERS]
+    unknown = [name for name in split_providers(value) if name not in CRYPTO_PROVIDERS]
     if unknown:
-        raise ValidationError(f"Unknown provider(s): {', '.join(unknown)}. Known: {', '.join(BTC_PROVIDERS)}.")
+        raise ValidationError(f"Unknown provider(s): {', '.join(unknown)}. Known: {', '.join(CRYPTO_PROVIDERS)}.")
 
 
 def split_providers(value: str) -> list[str]:
     return [name.strip().lower() for name in (value or "").split(",") if name.strip()]
 
 
+def fixed_rate_pair(key: object) -> str | None:
+    """The pair a fixed-rate key stands for: "ETH/USD" as written, a bare fiat "USD" for BTC (the
+    original form, from before there was another coin). None if it names no crypto and fiat we know."""
+    crypto, _, fiat = str(key).strip().upper().rpartition("/")
+    crypto = crypto or "BTC"
+    if crypto not in CRYPTOS or fiat not in FIAT_CURRENCIES:
+        return None
+    return f"{crypto}/{fiat}"
+
+
 def _validate_fixed_rates(value: object) -> None:
     if not isinstance(value, dict):
-        raise ValidationError('Fixed rates must be an object like {"USD": "50000"}.')
+        raise ValidationError('Fixed rates must be an object like {"USD": "50000"} or {"ETH/USD": "3000"}.')
+    pairs: set[str] = set()
     for currency, rate in value.items():
-        if str(currency).upper() not in FIAT_CURRENCIES:
-            raise ValidationError(f"Unknown fiat currency {currency!r}.")
+        pair = fixed_rate_pair(currency)
+        if pair is None:
+            raise ValidationError(f"Unknown fiat currency or pair {currency!r}.")
+        if pair in pairs:
+            raise ValidationError(f"{pair} is given twice.")
+        pairs.add(pair)
         if isinstance(rate, float | bool) or not isinstance(rate, str | int):
             raise ValidationError(f"The rate for {currency} must be a decimal string.")
         try:
@@ -82,7 +98,7 @@ def _validate_fixed_rates(value: object) -> None:
 
 
 class StoreRateRules(models.Model):
-    """How a store prices fiat invoices. A store without a row uses the defaults."""
+    """How a store prices invoices, for every crypto. A store without a row uses the defaults."""
 
     store = models.OneToOneField("stores.Store", on_delete=models.CASCADE, related_name="rate_rules")
     providers = models.CharField(
@@ -110,7 +126,8 @@ class StoreRateRules(models.Model):
         default=dict,
         blank=True,
         validators=[_validate_fixed_rates],
-        help_text='For testing: fiat → fixed BTC rate, e.g. {"USD": "50000"}. Overrides the providers.',
+        help_text='For testing: pair → fixed rate, e.g. {"ETH/USD": "3000"}; a bare fiat is BTC\'s ({"USD": "50000"}). '
+        "Overrides the providers.",
     )
     updated = models.DateTimeField(auto_now=True)
 

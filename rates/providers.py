@@ -7,9 +7,11 @@ JSON is parsed with parse_float=Decimal: a price never passes through a float.
 """
 
 import asyncio
+import functools
 import json
 import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -20,6 +22,7 @@ import httpx
 
 from bitcart.money import FIAT_CURRENCIES
 from rates import conf
+from rates.cryptos import Listing, listing
 from rates.errors import ProviderError
 from rates.types import Observation
 
@@ -88,11 +91,25 @@ def _observed_at(provider_ts: object, now: datetime) -> datetime:
     return now
 
 
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request of a provider's run and how to read its answer."""
+
+    label: str  # what it is for, in error messages: "ETH", "BTC/EUR"
+    path: str
+    params: dict[str, str] | None
+    parse: Callable[[bytes], FetchResult]
+
+
+def _describe(label: str, exc: ProviderError | httpx.HTTPError) -> str:
+    if isinstance(exc, ProviderError):
+        return f"{label}: {exc}"
+    return f"{label}: {type(exc).__name__} {exc}".rstrip()
+
+
 class Provider:
     name: ClassVar[str]
     default_url: ClassVar[str]
-    # Fiat currencies the provider quotes BTC in; None: whatever the body contains.
-    supported: ClassVar[frozenset[str] | None] = None
     # Fetch at most this often (the ECB publishes once a day).
     min_interval_seconds: ClassVar[int] = 0
 
@@ -100,8 +117,18 @@ class Provider:
     def base_url(self) -> str:
         return conf.provider_url(self.name, self.default_url)
 
-    def wanted(self, fiats: list[str]) -> list[str]:
-        return [f for f in fiats if self.supported is None or f in self.supported]
+    def listing(self, crypto: str) -> Listing | None:
+        return listing(crypto, self.name)
+
+    def served(self, cryptos: Iterable[str]) -> list[str]:
+        """The cryptos of `cryptos` this provider quotes (rates.cryptos.CRYPTOS)."""
+        return [crypto for crypto in cryptos if self.listing(crypto) is not None]
+
+    def wanted(self, crypto: str, fiats: Iterable[str]) -> list[str]:
+        found = self.listing(crypto)
+        if found is None:
+            return []
+        return [f for f in fiats if found.fiats is None or f in found.fiats]
 
     async def get(self, client: httpx.AsyncClient, path: str, params: dict[str, str] | None = None) -> bytes:
         response = await client.get(f"{self.base_url}{path}", params=params, timeout=conf.fetch_timeout_seconds())
@@ -112,64 +139,130 @@ class Provider:
             raise ProviderError(f"body too large ({len(response.content)} bytes)")
         return response.content
 
-    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
+    async def fetch(
+        self, client: httpx.AsyncClient, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime
+    ) -> FetchResult:
+        return await self.fetch_each(client, self.requests(cryptos=cryptos, fiats=fiats, now=now))
+
+    def requests(self, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> list[Request]:
         raise NotImplementedError
 
-    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+    def parse(self, body: bytes, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> FetchResult:
         raise NotImplementedError
+
+    async def fetch_each(self, client: httpx.AsyncClient, requests: list[Request]) -> FetchResult:
+        """The requests at once: one that fails (a delisted pair, a 503) does not lose the others'
+        rates. A lone request's error goes up as it is; with several, each is labelled."""
+        if not requests:
+            return FetchResult()
+        bodies = await asyncio.gather(*(self.get(client, r.path, r.params) for r in requests), return_exceptions=True)
+        result = FetchResult()
+        errors: list[tuple[str, ProviderError | httpx.HTTPError]] = []
+        for request, body in zip(requests, bodies, strict=True):
+            if isinstance(body, ProviderError | httpx.HTTPError):
+                errors.append((request.label, body))
+                continue
+            if isinstance(body, BaseException):
+                raise body
+            try:
+                one = request.parse(body)
+            except ProviderError as exc:
+                errors.append((request.label, exc))
+                continue
+            result.observations += one.observations
+            result.rejected += one.rejected
+        if errors and not result.observations:
+            if len(requests) == 1:
+                raise errors[0][1]
+            raise ProviderError("; ".join(_describe(label, exc) for label, exc in errors))
+        for label, error in errors:
+            message = _describe(label, error)
+            logger.warning("rates: %s %s", self.name, message)
+            result.rejected.append(message)
+        return result
 
 
 class CoinGecko(Provider):
-    """GET /api/v3/simple/price?ids=bitcoin&vs_currencies=usd,eur → {"bitcoin": {"usd": 67187.33, ...}}."""
+    """GET /api/v3/simple/price?ids=bitcoin,ethereum&vs_currencies=usd,eur → {"bitcoin": {"usd": 67187.33, ...}, ...}.
+
+    One request for every crypto: the keyless API allows a few calls a minute.
+    """
 
     name = "coingecko"
     default_url = "https://api.coingecko.com"
 
-    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
+    def requests(self, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> list[Request]:
+        cryptos = self.served(cryptos)
+        if not cryptos:
+            return []
+        vs = sorted({f for crypto in cryptos for f in self.wanted(crypto, fiats)}, key=list(fiats).index)
         params = {
-            "ids": "bitcoin",
-            "vs_currencies": ",".join(f.lower() for f in self.wanted(fiats)),
+            "ids": ",".join(self._id(crypto) for crypto in cryptos),
+            "vs_currencies": ",".join(f.lower() for f in vs),
             "include_last_updated_at": "true",
         }
-        return self.parse(await self.get(client, "/api/v3/simple/price", params), fiats, now)
+        parse = functools.partial(self.parse, cryptos=cryptos, fiats=fiats, now=now)
+        return [Request(",".join(cryptos), "/api/v3/simple/price", params, parse)]
 
-    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+    def _id(self, crypto: str) -> str:
+        found = self.listing(crypto)
+        assert found is not None  # served() checked
+        return found.id
+
+    def parse(self, body: bytes, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> FetchResult:
         data = load_json(body)
-        if not isinstance(data, dict) or not isinstance(data.get("bitcoin"), dict):
-            if isinstance(data, dict) and isinstance(data.get("status"), dict):
-                raise ProviderError(f"error: {data['status'].get('error_message')!r}")
-            raise ProviderError("no 'bitcoin' object")
-        coin = data["bitcoin"]
-        observed_at = _observed_at(coin.get("last_updated_at"), now)
+        status = data.get("status") if isinstance(data, dict) else None
+        # "status" is also a coin's id (Status Network): an error envelope is told by its error fields.
+        if isinstance(status, dict) and ("error_code" in status or "error_message" in status):
+            raise ProviderError(f"error: {status.get('error_message')!r}")
+        cryptos = self.served(cryptos)
+        if not isinstance(data, dict) or not any(isinstance(data.get(self._id(c)), dict) for c in cryptos):
+            raise ProviderError(f"no {' or '.join(repr(self._id(c)) for c in cryptos)} object")
         result = FetchResult()
-        for fiat in self.wanted(fiats):
-            if fiat.lower() not in coin:
-                continue  # CoinGecko omits currencies it does not quote
-            pair = f"BTC/{fiat}"
-            if (rate := rate_value(coin[fiat.lower()], result=result, provider=self.name, pair=pair)) is not None:
-                result.observations.append(Observation(self.name, pair, rate, observed_at))
+        for crypto in cryptos:
+            coin = data.get(self._id(crypto))
+            if not isinstance(coin, dict):
+                continue  # one coin missing is that coin's problem, not the others'
+            observed_at = _observed_at(coin.get("last_updated_at"), now)
+            for fiat in self.wanted(crypto, fiats):
+                if fiat.lower() not in coin:
+                    continue  # CoinGecko omits currencies it does not quote
+                pair = f"{crypto}/{fiat}"
+                if (rate := rate_value(coin[fiat.lower()], result=result, provider=self.name, pair=pair)) is not None:
+                    result.observations.append(Observation(self.name, pair, rate, observed_at))
         return result
 
 
 class Kraken(Provider):
     """GET /0/public/Ticker?pair=XBTUSD,XBTEUR → {"error": [], "result": {"XXBTZUSD": {"c": ["30303.2", ...]}}}.
 
-    The result is keyed by Kraken's own pair names (XXBTZUSD, XBTCHF...), not the requested ones,
-    and one unknown pair fails the whole request, so only pairs Kraken lists are asked for.
+    The result is keyed by Kraken's own pair names, not the requested ones: XXBTZUSD and XETHZUSD
+    (legacy assets carry an X, legacy fiats a Z), USDTZUSD, but ETHCHF, USDTEUR or USDCUSD for newer
+    markets. One unknown pair fails the whole request, so only pairs Kraken lists are asked for, and
+    each crypto has its own request: a market Kraken drops costs that crypto only.
     """
 
     name = "kraken"
     default_url = "https://api.kraken.com"
-    supported = frozenset({"USD", "EUR", "GBP", "JPY", "CAD", "CHF", "AUD"})
 
-    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
-        wanted = self.wanted(fiats)
-        if not wanted:
-            return FetchResult()
-        params = {"pair": ",".join(f"XBT{f}" for f in wanted)}
-        return self.parse(await self.get(client, "/0/public/Ticker", params), fiats, now)
+    def requests(self, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> list[Request]:
+        requests = []
+        for crypto in self.served(cryptos):
+            wanted = self.wanted(crypto, fiats)
+            if not wanted:
+                continue
+            asset = self._asset(crypto)
+            params = {"pair": ",".join(f"{asset}{f}" for f in wanted)}
+            parse = functools.partial(self.parse, cryptos=[crypto], fiats=fiats, now=now)
+            requests.append(Request(crypto, "/0/public/Ticker", params, parse))
+        return requests
 
-    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+    def _asset(self, crypto: str) -> str:
+        found = self.listing(crypto)
+        assert found is not None  # served() checked
+        return found.id
+
+    def parse(self, body: bytes, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> FetchResult:
         data = load_json(body)
         if not isinstance(data, dict):
             raise ProviderError("not a JSON object")
@@ -179,45 +272,65 @@ class Kraken(Provider):
         if not isinstance(tickers, dict):
             raise ProviderError("no 'result' object")
         result = FetchResult()
-        for fiat in self.wanted(fiats):
-            key = next((k for k in (f"XXBTZ{fiat}", f"XBT{fiat}", f"XBTZ{fiat}") if k in tickers), None)
-            if key is None:
-                continue
-            pair = f"BTC/{fiat}"
-            ticker = tickers[key]
-            last = ticker.get("c") if isinstance(ticker, dict) else None
-            raw = last[0] if isinstance(last, list) and last else last
-            if (rate := rate_value(raw, result=result, provider=self.name, pair=pair)) is not None:
-                # The ticker carries no timestamp: the fetch time is the best we know.
-                result.observations.append(Observation(self.name, pair, rate, now))
+        for crypto in self.served(cryptos):
+            asset = self._asset(crypto)
+            for fiat in self.wanted(crypto, fiats):
+                names = (f"X{asset}Z{fiat}", f"{asset}{fiat}", f"{asset}Z{fiat}", f"X{asset}{fiat}")
+                key = next((k for k in names if k in tickers), None)
+                if key is None:
+                    continue
+                pair = f"{crypto}/{fiat}"
+                ticker = tickers[key]
+                last = ticker.get("c") if isinstance(ticker, dict) else None
+                raw = last[0] if isinstance(last, list) and last else last
+                if (rate := rate_value(raw, result=result, provider=self.name, pair=pair)) is not None:
+                    # The ticker carries no timestamp: the fetch time is the best we know.
+                    result.observations.append(Observation(self.name, pair, rate, now))
         return result
 
 
 class Coinbase(Provider):
-    """GET /v2/exchange-rates?currency=BTC → {"data": {"currency": "BTC", "rates": {"USD": "4360.60"}}}."""
+    """GET /v2/exchange-rates?currency=BTC → {"data": {"currency": "BTC", "rates": {"USD": "4360.60"}}}.
+
+    The answer is for one base, so there is one request per crypto."""
 
     name = "coinbase"
     default_url = "https://api.coinbase.com"
 
-    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
-        return self.parse(await self.get(client, "/v2/exchange-rates", {"currency": "BTC"}), fiats, now)
+    def requests(self, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> list[Request]:
+        return [
+            Request(
+                crypto,
+                "/v2/exchange-rates",
+                {"currency": self._currency(crypto)},
+                functools.partial(self.parse, cryptos=[crypto], fiats=fiats, now=now),
+            )
+            for crypto in self.served(cryptos)
+        ]
 
-    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+    def _currency(self, crypto: str) -> str:
+        found = self.listing(crypto)
+        assert found is not None  # served() checked
+        return found.id
+
+    def parse(self, body: bytes, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> FetchResult:
+        """The answer is for one base: the one crypto of `cryptos` it was asked for."""
+        (crypto,) = self.served(cryptos)
         data = load_json(body)
         if isinstance(data, dict) and data.get("errors"):
             raise ProviderError(f"error: {data['errors']!r}")
         payload = data.get("data") if isinstance(data, dict) else None
         if not isinstance(payload, dict) or not isinstance(payload.get("rates"), dict):
             raise ProviderError("no 'data.rates' object")
-        if payload.get("currency") != "BTC":
+        if payload.get("currency") != self._currency(crypto):
             # Rates of another base would price every invoice wrongly by a factor.
-            raise ProviderError(f"base is {payload.get('currency')!r}, not BTC")
+            raise ProviderError(f"base is {payload.get('currency')!r}, not {self._currency(crypto)}")
         rates = payload["rates"]
         result = FetchResult()
-        for fiat in self.wanted(fiats):
+        for fiat in self.wanted(crypto, fiats):
             if fiat not in rates:
                 continue
-            pair = f"BTC/{fiat}"
+            pair = f"{crypto}/{fiat}"
             if (rate := rate_value(rates[fiat], result=result, provider=self.name, pair=pair)) is not None:
                 result.observations.append(Observation(self.name, pair, rate, now))
         return result
@@ -228,74 +341,56 @@ class Bitstamp(Provider):
 
     name = "bitstamp"
     default_url = "https://www.bitstamp.net"
-    supported = frozenset({"USD", "EUR", "GBP"})
 
-    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
-        wanted = self.wanted(fiats)
-        bodies = await asyncio.gather(
-            *(self.get(client, f"/api/v2/ticker/btc{fiat.lower()}/") for fiat in wanted), return_exceptions=True
-        )
-        result = FetchResult()
-        errors = []
-        for fiat, body in zip(wanted, bodies, strict=True):
-            if isinstance(body, ProviderError):
-                errors.append(f"BTC/{fiat}: {body}")
-                continue
-            if isinstance(body, httpx.HTTPError):
-                errors.append(f"BTC/{fiat}: {type(body).__name__} {body}".rstrip())
-                continue
-            if isinstance(body, BaseException):
-                raise body
-            try:
-                one = self.parse_one(body, fiat, now)
-            except ProviderError as exc:
-                errors.append(f"BTC/{fiat}: {exc}")
-                continue
-            result.observations += one.observations
-            result.rejected += one.rejected
-        if errors and not result.observations:
-            raise ProviderError("; ".join(errors))
-        for error in errors:
-            logger.warning("rates: bitstamp %s", error)
-        result.rejected += errors
-        return result
+    def requests(self, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> list[Request]:
+        requests = []
+        for crypto in self.served(cryptos):
+            found = self.listing(crypto)
+            assert found is not None  # served() checked
+            for fiat in self.wanted(crypto, fiats):
+                parse = functools.partial(self.parse, cryptos=[crypto], fiats=[fiat], now=now)
+                requests.append(Request(f"{crypto}/{fiat}", f"/api/v2/ticker/{found.id}{fiat.lower()}/", None, parse))
+        return requests
 
-    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
-        return self.parse_one(body, fiats[0], now)
-
-    def parse_one(self, body: bytes, fiat: str, now: datetime) -> FetchResult:
+    def parse(self, body: bytes, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> FetchResult:
+        """The body does not say its pair: it is the first crypto and fiat, the ones that were asked for."""
         data = load_json(body)
         if not isinstance(data, dict) or "last" not in data:
             raise ProviderError("no 'last' field")
         result = FetchResult()
-        pair = f"BTC/{fiat}"
+        pair = f"{cryptos[0]}/{fiats[0]}"
         if (rate := rate_value(data["last"], result=result, provider=self.name, pair=pair)) is not None:
             result.observations.append(Observation(self.name, pair, rate, _observed_at(data.get("timestamp"), now)))
         return result
 
 
 class Blockchain(Provider):
-    """GET /ticker → {"USD": {"15m": 33438.82, "last": 33438.82, ...}, "EUR": {...}}."""
+    """GET /ticker → {"USD": {"15m": 33438.82, "last": 33438.82, ...}, "EUR": {...}}: BTC only."""
 
     name = "blockchain"
     default_url = "https://blockchain.info"
 
-    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
-        return self.parse(await self.get(client, "/ticker"), fiats, now)
+    def requests(self, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> list[Request]:
+        cryptos = self.served(cryptos)
+        if not cryptos:
+            return []
+        parse = functools.partial(self.parse, cryptos=cryptos, fiats=fiats, now=now)
+        return [Request(",".join(cryptos), "/ticker", None, parse)]
 
-    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+    def parse(self, body: bytes, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> FetchResult:
         data = load_json(body)
         if not isinstance(data, dict):
             raise ProviderError("not a JSON object")
         result = FetchResult()
-        for fiat in self.wanted(fiats):
-            entry = data.get(fiat)
-            if entry is None:
-                continue
-            pair = f"BTC/{fiat}"
-            raw = entry.get("last") if isinstance(entry, dict) else entry
-            if (rate := rate_value(raw, result=result, provider=self.name, pair=pair)) is not None:
-                result.observations.append(Observation(self.name, pair, rate, now))
+        for crypto in self.served(cryptos):
+            for fiat in self.wanted(crypto, fiats):
+                entry = data.get(fiat)
+                if entry is None:
+                    continue
+                pair = f"{crypto}/{fiat}"
+                raw = entry.get("last") if isinstance(entry, dict) else entry
+                if (rate := rate_value(raw, result=result, provider=self.name, pair=pair)) is not None:
+                    result.observations.append(Observation(self.name, pair, rate, now))
         if not result.observations and not result.rejected and fiats:
             raise ProviderError("no requested currency in the ticker")
         return result
@@ -317,10 +412,11 @@ class Ecb(Provider):
     default_url = "https://www.ecb.europa.eu"
     min_interval_seconds = 15 * 60
 
-    async def fetch(self, client: httpx.AsyncClient, fiats: list[str], now: datetime) -> FetchResult:
-        return self.parse(await self.get(client, "/stats/eurofxref/eurofxref-daily.xml"), fiats, now)
+    def requests(self, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> list[Request]:
+        parse = functools.partial(self.parse, cryptos=cryptos, fiats=fiats, now=now)
+        return [Request("EUR", "/stats/eurofxref/eurofxref-daily.xml", None, parse)]
 
-    def parse(self, body: bytes, fiats: list[str], now: datetime) -> FetchResult:
+    def parse(self, body: bytes, *, cryptos: Sequence[str], fiats: Sequence[str], now: datetime) -> FetchResult:
         if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
             # The real file has neither; refusing them keeps entity expansion out of the parser.
             raise ProviderError("XML with a DTD")
@@ -350,15 +446,17 @@ class Ecb(Provider):
         return result
 
 
-BTC_PROVIDERS: dict[str, Provider] = {p.name: p for p in (CoinGecko(), Kraken(), Coinbase(), Bitstamp(), Blockchain())}
+CRYPTO_PROVIDERS: dict[str, Provider] = {
+    p.name: p for p in (CoinGecko(), Kraken(), Coinbase(), Bitstamp(), Blockchain())
+}
 FIAT_PROVIDERS: dict[str, Provider] = {"ecb": Ecb()}
-ALL_PROVIDERS: dict[str, Provider] = {**BTC_PROVIDERS, **FIAT_PROVIDERS}
+ALL_PROVIDERS: dict[str, Provider] = {**CRYPTO_PROVIDERS, **FIAT_PROVIDERS}
 
 
 @conf.cached
 def enabled_providers() -> tuple[str, ...]:
-    """BTC providers the collector polls (ECB, the fiat source, is controlled by RATES_ECB_ENABLED)."""
-    value = conf.setting("RATES_PROVIDERS", "list", list(BTC_PROVIDERS))
+    """Crypto providers the collector polls (ECB, the fiat source, is controlled by RATES_ECB_ENABLED)."""
+    value = conf.setting("RATES_PROVIDERS", "list", list(CRYPTO_PROVIDERS))
     if isinstance(value, str):
         value = value.split(",")
-    return tuple(name.strip().lower() for name in value if name.strip().lower() in BTC_PROVIDERS)
+    return tuple(name.strip().lower() for name in value if name.strip().lower() in CRYPTO_PROVIDERS)

@@ -5,7 +5,8 @@ one get_many and never waits on the network. A rate is either fresh, agreed on b
 derived from real observations, or pricing is refused with RateUnavailable — never a guess, never 1:1.
 
 Cache layout (Django cache = Redis, shared by every process), under conf.cache_namespace():
-    obs:<BASE>/<QUOTE>             → {provider: (rate: Decimal, observed_at: epoch seconds)}
+    obs:<BASE>/<QUOTE>             → {provider: (rate: Decimal, observed_at: epoch seconds)}, BASE a
+                                     crypto (BTC/USD, ETH/EUR) or EUR for the ECB's fiat rates
     rules:<store_id>               → RulesSnapshot
     demand                         → {fiat: epoch seconds}: currencies someone tried to price in
 """
@@ -16,6 +17,7 @@ import logging
 import ssl
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
@@ -34,6 +36,7 @@ from bitcart.celery import task_enqueue
 from bitcart.errors import ValidationFailed
 from bitcart.money import FIAT_CURRENCIES, price_to_units
 from rates import conf
+from rates.cryptos import CRYPTOS
 from rates.errors import ProviderError, RateUnavailable
 from rates.keys import DEMAND_TTL, demand_key, notified_key, pair_key, rules_key, throttle_key
 from rates.models import (
@@ -42,9 +45,10 @@ from rates.models import (
     RateIncident,
     RateObservation,
     StoreRateRules,
+    fixed_rate_pair,
     split_providers,
 )
-from rates.providers import ALL_PROVIDERS, BTC_PROVIDERS, FIAT_PROVIDERS, FetchResult, Provider, enabled_providers
+from rates.providers import ALL_PROVIDERS, CRYPTO_PROVIDERS, FIAT_PROVIDERS, FetchResult, Provider, enabled_providers
 from rates.selectors import rates_currencies_in_use
 from rates.types import Observation, RateQuote, RulesSnapshot
 from stores.models import Store
@@ -67,9 +71,16 @@ OBSERVATION_TTL = 7 * 24 * 3600  # staleness is judged from observed_at; the TTL
 RULES_TTL = 3600
 NOTIFY_THROTTLE_SECONDS = 600  # one incident per store and pair per 10 minutes, not one per checkout
 RATE_PLACES = Decimal("1e-8")
-# Units of the invoice currency per 1 BTC when the invoice is priced in crypto: no provider needed.
-UNIT_RATES = {"BTC": Decimal(1), "SATS": Decimal(10**8)}
-CROSS_BASES = ("EUR", "USD")  # ECB quotes every fiat against EUR, and USD is the deepest BTC market
+CROSS_BASES = ("EUR", "USD")  # ECB quotes every fiat against EUR, and USD is the deepest crypto market
+# Crypto→crypto goes through a fiat both are quoted in: USD first, the deepest market for every coin.
+COMMON_FIATS = ("USD", "EUR")
+RATE_PLACES_CRYPTO = Decimal("1e-12")  # a rate in a crypto (BTC per USDT is ~1e-5) keeps what the columns hold
+# Invoice currencies that are an amount of a crypto: (that crypto, units per 1 of it). Every crypto
+# we price is its own unit; SATS are BTC's.
+UNITS: dict[str, tuple[str, Decimal]] = {
+    **{crypto: (crypto, Decimal(1)) for crypto in CRYPTOS},
+    "SATS": ("BTC", Decimal(10**8)),  # satoshis per bitcoin
+}
 
 
 # ------------------------------------------------------------------------------------------ pricing
@@ -77,6 +88,14 @@ CROSS_BASES = ("EUR", "USD")  # ECB quotes every fiat against EUR, and USD is th
 
 class _NoRate(Exception):
     """One way of pricing a pair failed; the reason ends up in RateUnavailable's message."""
+
+
+@dataclass(frozen=True)
+class _Rate:
+    rate: Decimal
+    source: str
+    observed: float  # epoch seconds of the oldest input
+    fixed: bool = False  # a store's fixed rate, not the providers': no spread
 
 
 def _median(values: list[Decimal]) -> Decimal:
@@ -139,10 +158,16 @@ def _ecb(pair: str, values: dict[str, Any], now: float) -> tuple[Decimal, float]
 
 
 def _cross(
-    fiat: str, via: str, providers: Sequence[str], values: dict[str, Any], rules: RulesSnapshot, now: float
+    crypto: str,
+    fiat: str,
+    via: str,
+    providers: Sequence[str],
+    values: dict[str, Any],
+    rules: RulesSnapshot,
+    now: float,
 ) -> tuple[Decimal, str, float]:
-    """BTC/fiat = BTC/via × via/fiat, the fiat leg from the ECB (EUR-based)."""
-    btc_rate, source, btc_observed = _combine(f"BTC/{via}", providers, values, rules, now)
+    """crypto/fiat = crypto/via × via/fiat, the fiat leg from the ECB (EUR-based)."""
+    crypto_rate, source, crypto_observed = _combine(f"{crypto}/{via}", providers, values, rules, now)
     if fiat == "EUR":
         eur_fiat, fiat_observed = Decimal(1), now
     else:
@@ -150,13 +175,59 @@ def _cross(
     with localcontext() as ctx:
         ctx.prec = 40
         if via == "EUR":
-            rate = btc_rate * eur_fiat
-            observed = min(btc_observed, fiat_observed)
+            rate = crypto_rate * eur_fiat
+            observed = min(crypto_observed, fiat_observed)
         else:
             eur_via, via_observed = _ecb(f"EUR/{via}", values, now)
-            rate = btc_rate * eur_fiat / eur_via
-            observed = min(btc_observed, fiat_observed, via_observed)
+            rate = crypto_rate * eur_fiat / eur_via
+            observed = min(crypto_observed, fiat_observed, via_observed)
     return rate, f"{source}*ecb({via}/{fiat})", observed
+
+
+def _fixed_rate(rules: RulesSnapshot, crypto: str, fiat: str) -> Decimal | None:
+    pair = f"{crypto}/{fiat}"
+    return next((rate for key, rate in rules.fixed_rates.items() if fixed_rate_pair(key) == pair), None)
+
+
+def _crypto_fiat(
+    crypto: str, fiat: str, providers: Sequence[str], values: dict[str, Any], rules: RulesSnapshot, now: float
+) -> _Rate:
+    """A store's fixed rate, else the providers' own quote of the pair, else a cross rate."""
+    if (fixed := _fixed_rate(rules, crypto, fiat)) is not None:
+        return _Rate(fixed, "fixed", now, fixed=True)
+    reasons = []
+    try:
+        return _Rate(*_combine(f"{crypto}/{fiat}", providers, values, rules, now))
+    except _NoRate as exc:
+        reasons.append(str(exc))
+    for via in CROSS_BASES:
+        if via == fiat:
+            continue
+        try:
+            return _Rate(*_cross(crypto, fiat, via, providers, values, rules, now))
+        except _NoRate as exc:
+            reasons.append(f"via {via}: {exc}")
+    raise _NoRate("; ".join(reasons))
+
+
+def _crypto_crypto(
+    paid: str, priced: str, providers: Sequence[str], values: dict[str, Any], rules: RulesSnapshot, now: float
+) -> _Rate:
+    """Units of `priced` per 1 `paid`: both against a fiat they share, paid/fiat ÷ priced/fiat."""
+    reasons = []
+    for common in COMMON_FIATS:
+        try:
+            leg = _crypto_fiat(paid, common, providers, values, rules, now)
+            over = _crypto_fiat(priced, common, providers, values, rules, now)
+        except _NoRate as exc:
+            reasons.append(f"via {common}: {exc}")
+            continue
+        with localcontext() as ctx:
+            ctx.prec = 40
+            rate = leg.rate / over.rate
+        source = f"{paid}/{common}={leg.source}; {priced}/{common}={over.source}"
+        return _Rate(rate, source, min(leg.observed, over.observed), fixed=leg.fixed and over.fixed)
+    raise _NoRate("; ".join(reasons))
 
 
 def _rules_snapshot(rules: StoreRateRules | None) -> RulesSnapshot:
@@ -169,7 +240,7 @@ def _rules_snapshot(rules: StoreRateRules | None) -> RulesSnapshot:
         combine=rules.combine,
         spread_percent=rules.spread_percent,
         max_deviation_percent=rules.max_deviation_percent,
-        fixed_rates={str(k).upper(): Decimal(str(v)) for k, v in (rules.fixed_rates or {}).items()},
+        fixed_rates={str(k).strip().upper(): Decimal(str(v)) for k, v in (rules.fixed_rates or {}).items()},
     )
 
 
@@ -180,34 +251,57 @@ def _rules_load(store_id: str) -> RulesSnapshot:
     return snapshot
 
 
+def _collected(crypto: str) -> None:
+    if crypto not in conf.cryptos():
+        raise ValidationFailed(
+            f"{crypto} is not priced on this server (RATES_CRYPTOS: {', '.join(conf.cryptos()) or 'none'})",
+            code="unsupported_currency",
+        )
+
+
 def rate_get(*, store: Store | None, crypto: str, fiat: str) -> RateQuote:
-    """The rate to price an invoice of `store` in `fiat`, paid in `crypto` (fiat units per 1 crypto).
+    """The rate to price an invoice of `store` in `fiat`, paid in `crypto`: `fiat` units per 1 `crypto`.
+
+    `crypto` is any coin of rates.cryptos.CRYPTOS that RATES_CRYPTOS collects. `fiat` is the invoice's
+    currency: a fiat, or a crypto for invoices priced in crypto, so an invoice priced in BTC and paid
+    in ETH asks rate_get(crypto="ETH", fiat="BTC") for BTC per 1 ETH (SATS work the same, ×10^8).
+    Between two cryptos the rate goes through a fiat both are quoted in (USD, else EUR):
+    ETH/USD ÷ BTC/USD, each leg resolved like any crypto/fiat rate (fixed, direct, cross), the store's
+    spread applied once to the result. The same crypto on both sides needs no provider.
 
     Reads the cache only (one get_many): never a provider, and the database only on a cold rules
     cache. Raises RateUnavailable when no fresh, agreed-on rate exists, and notifies the merchant.
     """
     crypto = (crypto or "").strip().upper()
     fiat = (fiat or "").strip().upper()
-    if crypto != "BTC":
+    if crypto not in CRYPTOS:
         raise ValidationFailed(f"Unsupported crypto currency: {crypto!r}", code="unsupported_currency")
-    if fiat in UNIT_RATES:
-        return RateQuote(rate=UNIT_RATES[fiat], source="unit", fetched_at=timezone.now())
-    if fiat not in FIAT_CURRENCIES:
+    priced, units = UNITS.get(fiat, (None, Decimal(1)))
+    if priced == crypto:
+        return RateQuote(rate=units, source="unit", fetched_at=timezone.now())
+    if priced is None and fiat not in FIAT_CURRENCIES:
         raise ValidationFailed(f"Unsupported fiat currency: {fiat!r}", code="unsupported_currency")
+    _collected(crypto)
+    if priced is not None:
+        _collected(priced)
 
+    pair = f"{crypto}/{fiat}"
     enabled = enabled_providers()
     namespace = conf.cache_namespace()
-    pairs = [f"BTC/{fiat}", *(f"BTC/{via}" for via in CROSS_BASES if via != fiat)]
-    pairs += [f"EUR/{code}" for code in dict.fromkeys((fiat, "USD")) if code != "EUR"]
-    keys = {pair_key(pair, namespace): pair for pair in pairs}
+    if priced is None:
+        pairs = [f"{crypto}/{fiat}", *(f"{crypto}/{via}" for via in CROSS_BASES if via != fiat)]
+        pairs += [f"EUR/{code}" for code in dict.fromkeys((fiat, "USD")) if code != "EUR"]
+    else:
+        pairs = [f"{code}/{common}" for code in (crypto, priced) for common in COMMON_FIATS] + ["EUR/USD"]
+    keys = {pair_key(p, namespace): p for p in pairs}
     store_key = rules_key(store.pk) if store is not None else None
     try:
         found = cache.get_many([store_key, *keys] if store_key else list(keys))
     except RedisError as exc:
         # No cache, no rate: refusing is right, but say why (and don't try to notify through it).
-        logger.error("rates: cache unreachable while pricing BTC/%s: %s", fiat, exc)
+        logger.error("rates: cache unreachable while pricing %s: %s", pair, exc)
         raise RateUnavailable(
-            f"No trustworthy BTC/{fiat} rate: the rate cache is unreachable", extra={"pair": f"BTC/{fiat}"}
+            f"No trustworthy {pair} rate: the rate cache is unreachable", extra={"pair": pair}
         ) from exc
     values = {keys[key]: value for key, value in found.items() if key in keys}
 
@@ -217,41 +311,32 @@ def rate_get(*, store: Store | None, crypto: str, fiat: str) -> RateQuote:
         rules = cached
     else:
         rules = _rules_load(store.pk)
-    if fiat in rules.fixed_rates:
-        return RateQuote(rate=rules.fixed_rates[fiat], source="fixed", fetched_at=timezone.now())
+    if priced is None and (fixed := _fixed_rate(rules, crypto, fiat)) is not None:
+        return RateQuote(rate=fixed, source="fixed", fetched_at=timezone.now())
 
     providers = [p for p in rules.providers if p in enabled] if rules.providers else enabled
     now = time.time()
-    reasons = []
-    result: tuple[Decimal, str, float] | None = None
     try:
-        result = _combine(f"BTC/{fiat}", providers, values, rules, now)
+        if priced is None:
+            result = _crypto_fiat(crypto, fiat, providers, values, rules, now)
+        else:
+            result = _crypto_crypto(crypto, priced, providers, values, rules, now)
     except _NoRate as exc:
-        reasons.append(str(exc))
-    for via in CROSS_BASES:
-        if result is not None:
-            break
-        if via == fiat:
-            continue
-        try:
-            result = _cross(fiat, via, providers, values, rules, now)
-        except _NoRate as exc:
-            reasons.append(f"via {via}: {exc}")
-    if result is None:
-        reason = "; ".join(reasons)
-        rate_unavailable_notify(store_id=store.pk if store is not None else None, pair=f"BTC/{fiat}", reason=reason)
-        raise RateUnavailable(f"No trustworthy BTC/{fiat} rate: {reason}", extra={"pair": f"BTC/{fiat}"})
+        reason = str(exc)
+        rate_unavailable_notify(store_id=store.pk if store is not None else None, pair=pair, reason=reason)
+        raise RateUnavailable(f"No trustworthy {pair} rate: {reason}", extra={"pair": pair}) from None
 
-    rate, source, observed = result
-    if rules.spread_percent:
+    rate, source = result.rate * units, result.source
+    if rules.spread_percent and not result.fixed:
         with localcontext() as ctx:
             ctx.prec = 40
             rate = rate * (100 - rules.spread_percent) / 100
         source = f"{source}-{rules.spread_percent}%"
+    places, smallest = (RATE_PLACES, -8) if priced is None else (RATE_PLACES_CRYPTO, -12)
     exponent = rate.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -8:
-        rate = rate.quantize(RATE_PLACES, rounding=ROUND_HALF_EVEN)
-    return RateQuote(rate=rate, source=source, fetched_at=datetime.fromtimestamp(observed, tz=UTC))
+    if isinstance(exponent, int) and exponent < smallest:
+        rate = rate.quantize(places, rounding=ROUND_HALF_EVEN)
+    return RateQuote(rate=rate, source=source, fetched_at=datetime.fromtimestamp(result.observed, tz=UTC))
 
 
 # ------------------------------------------------------------------------- refusal and notification
@@ -344,14 +429,16 @@ def _ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-async def _fetch_all(providers: list[Provider], fiats: list[str], now: datetime) -> dict[str, object]:
+async def _fetch_all(
+    providers: list[Provider], cryptos: list[str], fiats: list[str], now: datetime
+) -> dict[str, object]:
     """All providers at once, within one total deadline; a late provider is cancelled, not awaited."""
     deadline = conf.deadline_seconds()
     headers = {"User-Agent": conf.user_agent(), "Accept": "application/json, application/xml;q=0.9"}
     async with httpx.AsyncClient(
         headers=headers, timeout=conf.fetch_timeout_seconds(), verify=_ssl_context()
     ) as client:
-        tasks = {asyncio.create_task(p.fetch(client, fiats, now)): p.name for p in providers}
+        tasks = {asyncio.create_task(p.fetch(client, cryptos=cryptos, fiats=fiats, now=now)): p.name for p in providers}
         if not tasks:
             return {}
         _, pending = await asyncio.wait(tasks, timeout=deadline)
@@ -418,7 +505,7 @@ def _outliers(observations: list[Observation]) -> list[str]:
     limit = conf.default_max_deviation_percent()
     by_pair: dict[str, list[Observation]] = {}
     for o in observations:
-        if o.base == "BTC":
+        if o.base in CRYPTOS:  # the ECB's EUR/... come from one source: nothing to compare
             by_pair.setdefault(o.pair, []).append(o)
     found = []
     for pair, group in sorted(by_pair.items()):
@@ -434,11 +521,12 @@ def _outliers(observations: list[Observation]) -> list[str]:
     return found
 
 
-def rates_refresh(*, currencies: list[str] | None = None) -> dict:
+def rates_refresh(*, currencies: list[str] | None = None, cryptos: list[str] | None = None) -> dict:
     """Fetch every enabled provider concurrently and store what they report.
 
-    Run by rates_refresh_task every RATES_REFRESH_SECONDS. Idempotent and safe to overlap: each
-    observation is written as it was reported, and health counters use F().
+    `cryptos` defaults to RATES_CRYPTOS (conf.cryptos); a provider that quotes none of them is not
+    asked. Run by rates_refresh_task every RATES_REFRESH_SECONDS. Idempotent and safe to overlap:
+    each observation is written as it was reported, and health counters use F().
     """
     started = time.monotonic()
     now = timezone.now()
@@ -448,8 +536,14 @@ def rates_refresh(*, currencies: list[str] | None = None) -> dict:
         fiats = sorted({c.strip().upper() for c in currencies if c.strip().upper() in FIAT_CURRENCIES})
     # The cross-rate legs are always needed.
     fiats = sorted(set(fiats) | set(CROSS_BASES))
+    if cryptos is None:
+        collected = list(conf.cryptos())
+    else:
+        collected = list(dict.fromkeys(c.strip().upper() for c in cryptos if c.strip().upper() in CRYPTOS))
 
-    providers: list[Provider] = [BTC_PROVIDERS[name] for name in enabled_providers()]
+    providers: list[Provider] = [
+        CRYPTO_PROVIDERS[name] for name in enabled_providers() if CRYPTO_PROVIDERS[name].served(collected)
+    ]
     skipped = []
     if conf.ecb_enabled():
         for provider in FIAT_PROVIDERS.values():
@@ -458,9 +552,9 @@ def rates_refresh(*, currencies: list[str] | None = None) -> dict:
             else:
                 providers.append(provider)
 
-    outcomes = asyncio.run(_fetch_all(providers, fiats, now))
+    outcomes = asyncio.run(_fetch_all(providers, collected, fiats, now))
 
-    summary: dict[str, Any] = {"currencies": fiats, "providers": {}, "skipped": skipped}
+    summary: dict[str, Any] = {"cryptos": collected, "currencies": fiats, "providers": {}, "skipped": skipped}
     observations: list[Observation] = []
     for name, outcome in outcomes.items():
         rejected: list[str] = []
@@ -495,7 +589,8 @@ def rates_refresh(*, currencies: list[str] | None = None) -> dict:
     summary["pruned"], _ = RateObservation.objects.filter(fetched_at__lt=cutoff).delete()
     summary["duration_ms"] = round((time.monotonic() - started) * 1000)
     logger.info(
-        "rates: refreshed %d currencies from %d providers in %d ms",
+        "rates: refreshed %d cryptos in %d currencies from %d providers in %d ms",
+        len(collected),
         len(fiats),
         sum(1 for p in summary["providers"].values() if p["ok"]),
         summary["duration_ms"],

@@ -5,10 +5,12 @@ from decimal import Decimal
 
 @dataclass(frozen=True)
 class RateQuote:
-    """The rate an invoice is priced at: fiat units per 1 crypto unit."""
+    """The rate an invoice is priced at: units of its currency (a fiat, or a crypto) per 1 unit of the crypto paid."""
 
     rate: Decimal
-    source: str  # e.g. "median(coingecko,kraken,bitstamp)", "fixed", "median(kraken,coinbase)*ecb(EUR/PLN)"
+    # e.g. "median(coingecko,kraken,bitstamp)", "fixed", "median(kraken,coinbase)*ecb(EUR/PLN)",
+    # "ETH/USD=median(coingecko,kraken); BTC/USD=median(kraken,coinbase)" between two cryptos
+    source: str
     fetched_at: datetime  # the oldest observation that went into `rate`
 
 
@@ -17,7 +19,7 @@ class Observation:
     """One rate one provider reported: `rate` units of the pair's quote per 1 unit of its base."""
 
     provider: str
-    pair: str  # "BTC/USD", "EUR/PLN"
+    pair: str  # "<CRYPTO>/<FIAT>" ("BTC/USD", "ETH/EUR"), or the ECB's "EUR/PLN"
     rate: Decimal
     observed_at: datetime  # when the provider says the value is from, never later than our fetch
 
@@ -38,4 +40,4 @@ class RulesSnapshot:
     combine: str  # "median" or "preferred"
     spread_percent: Decimal = Decimal("0")
     max_deviation_percent: Decimal = Decimal("5")
-    fixed_rates: dict[str, Decimal] = field(default_factory=dict)
+    fixed_rates: dict[str, Decimal] = field(default_factory=dict)  # "ETH/USD", or a bare fiat for BTC

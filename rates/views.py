@@ -17,7 +17,7 @@ MAX_PAIRS = 50
 
 
 class CryptoRateView(APIView):
-    """GET /api/cryptos/rate?currency=BTC&fiat_currency=USD, as in Bitcart.
+    """GET /api/cryptos/rate?currency=ETH&fiat_currency=USD, as in Bitcart (currency defaults to BTC there too).
 
     Bitcart answers with a bare JSON number, and its SDK and plugins read it as one. The number is
     written from the Decimal's own digits, so it is exact (DRF's encoder would go through a float).
@@ -28,13 +28,16 @@ class CryptoRateView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("currency", str, description="Crypto currency (BTC)", default="BTC"),
-            OpenApiParameter("fiat_currency", str, description="Fiat currency code", default="USD"),
+            OpenApiParameter("currency", str, description="Crypto currency (BTC, ETH, USDT, USDC)", default="BTC"),
+            OpenApiParameter(
+                "fiat_currency", str, description="Fiat currency code, or another crypto (BTC, SATS)", default="USD"
+            ),
         ],
         responses={200: OpenApiTypes.NUMBER, 422: OpenApiTypes.OBJECT},
-        description="The exchange rate: fiat units per 1 BTC under the server's default rules, as a bare "
-        "JSON number (as in Bitcart). Anyone may call this. 422 `rate_unavailable` when no trustworthy "
-        "rate is known now, `unsupported_currency` for an unknown currency.",
+        description="The exchange rate: `fiat_currency` units per 1 unit of `currency` under the server's "
+        "default rules, as a bare JSON number (as in Bitcart). Anyone may call this. 422 `rate_unavailable` "
+        "when no trustworthy rate is known now, `unsupported_currency` for an unknown currency or a coin "
+        "this server does not price.",
     )
     def get(self, request: Request) -> HttpResponse:
         quote = services.rate_get(
@@ -46,7 +49,7 @@ class CryptoRateView(APIView):
 
 
 class StoreRatesView(APIView):
-    """GET /api/stores/{store_id}/rates?currencies=BTC_USD,BTC_EUR: the store's rates under its rules.
+    """GET /api/stores/{store_id}/rates?currencies=BTC_USD,ETH_EUR: the store's rates under its rules.
 
     Like Bitcart, one entry per requested pair, and a failing pair does not fail the others. Rates
     are decimal strings. Only the owner, with store_management for that store, sees them.
@@ -55,10 +58,11 @@ class StoreRatesView(APIView):
     scope = scopes.STORE_MANAGEMENT
 
     @extend_schema(
-        parameters=[OpenApiParameter("currencies", str, required=True, description="e.g. BTC_USD,BTC_EUR")],
+        parameters=[OpenApiParameter("currencies", str, required=True, description="e.g. BTC_USD,ETH_EUR,ETH_BTC")],
         responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 422: OpenApiTypes.OBJECT},
         description="Your store's exchange rates under its own rate rules, one entry per requested pair "
-        "(`currencies=BTC_USD,BTC_EUR`, at most 50): a decimal string `rate` with its `source`, or a "
+        "(`currencies=BTC_USD,ETH_EUR`, at most 50; `ETH_BTC` is BTC per 1 ETH): a decimal string `rate` "
+        "with its `source`, or a "
         "`code` and `message` for a pair that failed (the others still answer). Needs a token with "
         "`store_management` for that store.",
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -42,14 +42,27 @@ class Route:
 
 @dataclass
 class RateStub:
-    """Routes are keyed by path (query ignored); every request is recorded as (path, query)."""
+    """Routes are keyed by path, and optionally by query parameters (one request per crypto, as Kraken
+    and Coinbase are asked, shares a path); every request is recorded as (path, query)."""
 
     url: str = ""
-    routes: dict[str, Route] = field(default_factory=dict)
+    routes: dict[tuple[str, frozenset], Route] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
 
-    def serve(self, provider: str, body: bytes, *, path: str | None = None, **kwargs) -> None:
-        self.routes[f"/{provider}{path or PATHS[provider]}"] = Route(body, **kwargs)
+    def serve(
+        self, provider: str, body: bytes, *, path: str | None = None, query: dict | None = None, **kwargs
+    ) -> None:
+        """`query`: the route answers only requests with these parameter values (query-less routes answer the rest)."""
+        self.routes[(f"/{provider}{path or PATHS[provider]}", frozenset((query or {}).items()))] = Route(body, **kwargs)
+
+    def route(self, path: str, query: str) -> Route | None:
+        params = {name: values[-1] for name, values in parse_qs(query).items()}
+        matching = [
+            (len(wanted), route)
+            for (route_path, wanted), route in self.routes.items()
+            if route_path == path and all(params.get(name) == value for name, value in wanted)
+        ]
+        return max(matching, key=lambda item: item[0])[1] if matching else None
 
     def down(self, provider: str, status: int = 503, path: str | None = None) -> None:
         self.serve(
@@ -69,7 +82,7 @@ def _handler(stub: RateStub) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             stub.requests.append((parts.path, parts.query))
-            route = stub.routes.get(parts.path)
+            route = stub.route(parts.path, parts.query)
             if route is None:
                 route = Route(b'{"error": "no such route in the stub"}', status=404)
             if route.delay:
@@ -111,16 +124,17 @@ def _rates_isolated(settings):
     """Each test its own cache namespace (no flush of a Redis other suites share) and known config."""
     settings.RATES_CACHE_NAMESPACE = f"rates-test:{uuid.uuid4().hex}"
     settings.RATES_PROVIDERS = ["coingecko", "kraken", "coinbase", "bitstamp", "blockchain"]
+    settings.RATES_CRYPTOS = ["BTC"]
     settings.RATES_ECB_ENABLED = True
     settings.RATES_CURRENCIES = ["USD", "EUR"]
     settings.RATES_MAX_AGE_SECONDS = 600
     settings.RATES_MAX_DEVIATION_PERCENT = "5"
 
 
-def fetch(provider: str, fiats: list[str], now: datetime) -> FetchResult:
+def fetch(provider: str, fiats: list[str], now: datetime, cryptos: tuple[str, ...] = ("BTC",)) -> FetchResult:
     async def run() -> FetchResult:
         async with httpx.AsyncClient(timeout=2.0) as client:
-            return await ALL_PROVIDERS[provider].fetch(client, fiats, now)
+            return await ALL_PROVIDERS[provider].fetch(client, cryptos=cryptos, fiats=fiats, now=now)
 
     return asyncio.run(run())
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from rates.services import rates_refresh
-from tests.rates.conftest import consistent_bodies
+from tests.rates.conftest import consistent_bodies, sample
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.rates.urls")]
 
@@ -108,3 +108,47 @@ def test_store_rates_with_a_token(client, merchant, other_merchant, store, colle
 
 def test_trailing_slash_is_answered_too(client, collected):
     assert client.get("/api/cryptos/rate/").content == b"65000.12"
+
+
+@pytest.fixture
+def eth_collected(rate_stub, settings):
+    settings.RATES_CRYPTOS = ["BTC", "ETH"]
+    consistent_bodies(
+        rate_stub,
+        usd={"kraken": "65000.12", "coinbase": "65000.12", "blockchain": "65000.12"},
+        now=int(time.time()),
+    )
+    rate_stub.serve("coingecko", sample("coingecko-simple-price-ethereum-usd.json"))
+    rates_refresh(currencies=["USD"])
+    return rate_stub
+
+
+def test_crypto_rate_for_eth(client, eth_collected):
+    response = client.get("/api/cryptos/rate?currency=eth&fiat_currency=usd")
+    assert (response.status_code, response.content) == (200, b"2980.77")
+
+
+def test_crypto_rate_for_a_coin_not_collected(client, collected):
+    response = client.get("/api/cryptos/rate?currency=ETH")
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "ETH is not priced on this server (RATES_CRYPTOS: BTC)",
+        "code": "unsupported_currency",
+    }
+
+
+def test_store_rates_of_other_coins(client, merchant, store, eth_collected):
+    client.force_login(merchant)
+    response = client.get(f"/api/stores/{store.pk}/rates?currencies=ETH_USD,ETH_BTC,USDT_USD")
+    assert response.status_code == 200
+    rates = response.json()["rates"]
+    assert (rates[0]["currency"], rates[0]["rate"], rates[0]["source"]) == ("ETH_USD", "2980.77", "median(coingecko)")
+    # BTC per 1 ETH: 2980.77 / 65000.12
+    assert (rates[1]["currency"], rates[1]["rate"]) == ("ETH_BTC", "0.045857915339")
+    assert rates[1]["source"] == "ETH/USD=median(coingecko); BTC/USD=median(kraken,coinbase,blockchain)"
+    assert rates[2] == {
+        "currency": "USDT_USD",
+        "rate": None,
+        "code": "unsupported_currency",
+        "message": "USDT_USD: USDT is not priced on this server (RATES_CRYPTOS: BTC, ETH)",
+    }

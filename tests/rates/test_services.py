@@ -4,6 +4,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import parse_qs
 
 import pytest
 from django.core.cache import cache
@@ -12,7 +13,7 @@ from django.utils import timezone
 from bitcart.errors import ValidationFailed
 from rates import services
 from rates.models import ProviderHealth, RateIncident, RateObservation, StoreRateRules
-from rates.selectors import rate_history, rates_currencies_in_use
+from rates.selectors import rate_history, rates_currencies_in_use, rates_current
 from rates.services import RateUnavailable, rate_get, rates_refresh
 from tests.rates.conftest import consistent_bodies, sample
 
@@ -422,3 +423,191 @@ def test_euro_priced_through_usd(rate_stub, store, settings):
     quote = rate_get(store=store, crypto="BTC", fiat="EUR")
     # 65000.50 USD/BTC ÷ 1.1252 USD/EUR
     assert (quote.rate, quote.source) == (Decimal("57767.95236402"), "median(kraken)*ecb(USD/EUR)")
+
+
+# ------------------------------------------------------------------------------- ETH, USDT and USDC
+
+
+def serve_other_coins(stub) -> None:
+    """Every recorded ETH, USDT and USDC body, where the adapter asks for it (fiats EUR and USD)."""
+    stub.serve("coingecko", sample("coingecko-simple-price-status-ethereum-usd.json"))
+    stub.serve("kraken", sample("kraken-ticker-daiusd-ethusd.json"), query={"pair": "ETHEUR,ETHUSD"})
+    stub.serve("kraken", sample("kraken-ticker-usdtusd.json"), query={"pair": "USDTEUR,USDTUSD"})
+    stub.serve("bitstamp", sample("bitstamp-ticker-usdcusd.json"), path="/api/v2/ticker/usdcusd/")
+
+
+def test_collector_collects_every_configured_crypto(rate_stub, settings):
+    settings.RATES_CRYPTOS = "BTC, eth,USDT,USDC"
+    settings.RATES_RETENTION_DAYS = 3650  # the Bitstamp USDC answer is dated 2023
+    consistent_bodies(rate_stub, usd="65000", now=now_ts())
+    serve_other_coins(rate_stub)
+    rate_stub.serve("kraken", sample("kraken-error-unknown-asset-pair.json"), query={"pair": "USDCEUR,USDCUSD"})
+    summary = rates_refresh(currencies=["USD"])
+    assert summary["cryptos"] == ["BTC", "ETH", "USDT", "USDC"]
+    assert {name for name, p in summary["providers"].items() if p["ok"]} == {*BTC_PROVIDERS, "ecb"}
+
+    def current(pair: str) -> dict[str, Decimal]:
+        return {name: rate for name, (rate, _) in rates_current(pair=pair).items()}
+
+    assert current("ETH/USD") == {"coingecko": Decimal("2337.88"), "kraken": Decimal("257.81000")}
+    assert current("USDT/USD") == {"kraken": Decimal("0.99967000")}
+    assert current("USDC/USD") == {"bitstamp": Decimal("1.00031")}
+    assert rates_current(pair="USDC/USD")["bitstamp"][1] == datetime(2023, 1, 13, 13, 47, 51, tzinfo=UTC)
+    # CoinGecko's one answer is the recorded ETH one, so its BTC is missing this run.
+    assert current("BTC/USD") == dict.fromkeys(["bitstamp", "blockchain", "coinbase", "kraken"], Decimal("65000"))
+    assert sorted(RateObservation.objects.filter(pair="ETH/USD").values_list("provider", "rate")) == [
+        ("coingecko", Decimal("2337.880000000000")),
+        ("kraken", Decimal("257.810000000000")),
+    ]
+    # A failed request costs its own crypto only: Kraken refusing the USDC pairs, Coinbase answering
+    # every currency=... with the recorded BTC rates (no ETH, USDT or USDC answer was found to record).
+    assert summary["providers"]["kraken"]["error"] == "USDC: error: ['EQuery:Unknown asset pair']"
+    assert summary["providers"]["coinbase"]["error"] == (
+        "ETH: base is 'BTC', not ETH; USDT: base is 'BTC', not USDT; USDC: base is 'BTC', not USDC"
+    )
+    assert health("kraken").consecutive_failures == 0
+    coingecko = [parse_qs(q) for path, q in rate_stub.requests if path == "/coingecko/api/v3/simple/price"]
+    assert coingecko == [
+        {"ids": ["bitcoin,ethereum,tether,usd-coin"], "vs_currencies": ["eur,usd"], "include_last_updated_at": ["true"]}
+    ]
+    # Two sources ten times apart (2020 and 2026 prices): the operator is told, per coin.
+    assert [m for m in summary["outliers"] if m.startswith(("coingecko ETH", "kraken ETH"))] == [
+        "coingecko ETH/USD = 2337.88 is 80.14% from the median 1297.84500",
+        "kraken ETH/USD = 257.81000 is 80.14% from the median 1297.84500",
+    ]
+
+
+def test_a_provider_without_the_configured_cryptos_is_not_asked(rate_stub, settings):
+    settings.RATES_CRYPTOS = ["USDT"]
+    serve_other_coins(rate_stub)
+    summary = rates_refresh(currencies=["USD"])
+    # Blockchain.info quotes BTC only: not polled, and no failure is held against it.
+    assert set(summary["providers"]) == {"coingecko", "kraken", "coinbase", "bitstamp", "ecb"}
+    assert not ProviderHealth.objects.filter(provider="blockchain").exists()
+    assert not any(path.startswith("/blockchain/") for path, _ in rate_stub.requests)
+
+
+def test_eth_usd_is_the_median_of_its_sources(rate_stub, store, settings):
+    settings.RATES_CRYPTOS = ["BTC", "ETH"]
+    rate_stub.serve("coingecko", sample("coingecko-simple-price-ethereum-usd.json"))  # 2980.77, as recorded
+    # The 2020 Kraken answer with its last price moved to 2026 (format untouched, as consistent_bodies does).
+    kraken = sample("kraken-ticker-daiusd-ethusd.json").replace(b'"c":["257.81000"', b'"c":["2979.90000"')
+    rate_stub.serve("kraken", kraken, query={"pair": "ETHEUR,ETHUSD"})
+    rates_refresh(currencies=["USD"])
+    quote = rate_get(store=store, crypto="ETH", fiat="USD")
+    assert (quote.rate, quote.source) == (Decimal("2980.335"), "median(coingecko,kraken)")
+    assert timezone.now() - quote.fetched_at < timedelta(seconds=30)
+
+
+def test_usdt_eur_through_usd_and_the_ecb(rate_stub, store, settings):
+    settings.RATES_CRYPTOS = ["USDT"]
+    settings.RATES_FIAT_MAX_AGE_SECONDS = 10 * 365 * 24 * 3600  # the recorded ECB file is from 2025-05-09
+    rate_stub.serve("coingecko", sample("coingecko-simple-price-tether-usd.json"))
+    rate_stub.serve("kraken", sample("kraken-ticker-usdtusd.json"))
+    rate_stub.serve("ecb", sample("ecb-eurofxref-daily.xml"), content_type="text/xml")
+    rates_refresh(currencies=["EUR"])
+    quote = rate_get(store=store, crypto="USDT", fiat="EUR")
+    # median(0.998816, 0.99967000) = 0.999243 USD/USDT ÷ 1.1252 USD/EUR; both sources quote USD only.
+    assert quote.rate == Decimal("0.88805812")
+    assert quote.source == "median(coingecko,kraken)*ecb(USD/EUR)"
+    assert quote.fetched_at == datetime(2025, 5, 9, 14, 0, tzinfo=UTC)
+
+
+def test_stale_eth_is_refused(rate_stub, store, settings, caplog):
+    settings.RATES_CRYPTOS = ["ETH"]
+    rate_stub.serve("coingecko", sample("coingecko-simple-price-ethereum-usd.json"))
+    rates_refresh(currencies=["USD"])
+    assert rate_get(store=store, crypto="ETH", fiat="USD").rate == Decimal("2980.77")
+    settings.RATES_MAX_AGE_SECONDS = 0  # what was collected is now too old
+    with pytest.raises(RateUnavailable) as info:
+        rate_get(store=store, crypto="ETH", fiat="USD")
+    assert info.value.code == "rate_unavailable"
+    assert info.value.extra == {"pair": "ETH/USD"}
+    assert info.value.message.startswith(
+        "No trustworthy ETH/USD rate: ETH/USD: coingecko: stale (0 min old), kraken: no rate, coinbase: no rate"
+    )
+    assert (RateIncident.objects.get().pair, RateIncident.objects.get().store_id) == ("ETH/USD", store.pk)
+    assert "refused to price ETH/USD" in caplog.text
+
+
+def test_unknown_crypto_is_refused(store):
+    with pytest.raises(ValidationFailed) as info:
+        rate_get(store=store, crypto="doge", fiat="USD")
+    assert (info.value.code, info.value.message) == ("unsupported_currency", "Unsupported crypto currency: 'DOGE'")
+    assert not RateIncident.objects.exists()  # a wrong request, not a missing rate: nobody is notified
+
+
+def test_a_coin_this_server_does_not_collect_is_refused(store, settings):
+    settings.RATES_CRYPTOS = ["BTC"]
+    with pytest.raises(ValidationFailed) as info:
+        rate_get(store=store, crypto="ETH", fiat="USD")
+    assert info.value.code == "unsupported_currency"
+    assert info.value.message == "ETH is not priced on this server (RATES_CRYPTOS: BTC)"
+    with pytest.raises(ValidationFailed, match="ETH is not priced on this server"):
+        rate_get(store=store, crypto="BTC", fiat="ETH")  # an ETH-priced invoice paid in BTC needs ETH rates too
+    assert not RateIncident.objects.exists()
+
+
+def test_btc_priced_invoice_paid_in_eth(rate_stub, store, settings):
+    settings.RATES_CRYPTOS = ["BTC", "ETH"]
+    consistent_bodies(rate_stub, usd="65000.2", now=now_ts())
+    rate_stub.serve("kraken", sample("kraken-ticker-daiusd-ethusd.json"), query={"pair": "ETHEUR,ETHUSD"})
+    rates_refresh(currencies=["USD"])
+    btc_sources = "median(coingecko,kraken,coinbase,bitstamp,blockchain)"
+
+    quote = rate_get(store=store, crypto="ETH", fiat="BTC")
+    # BTC per 1 ETH = 257.81000 USD/ETH ÷ 65000.2 USD/BTC, kept to the 12 places the rate columns hold.
+    assert quote.rate == Decimal("0.003966295488")
+    assert quote.source == f"ETH/USD=median(kraken); BTC/USD={btc_sources}"
+    assert rate_get(store=store, crypto="ETH", fiat="SATS").rate == Decimal("396629.548832157440")
+    assert rate_get(store=store, crypto="BTC", fiat="ETH").rate == Decimal("252.124432721772")
+    assert rate_get(store=store, crypto="ETH", fiat="ETH").rate == Decimal(1)  # no rate needed at all
+
+    services.store_rate_rules_update(store=store, spread_percent=Decimal("1.5"))
+    quote = rate_get(store=store, crypto="ETH", fiat="BTC")
+    assert (quote.rate, quote.source) == (
+        Decimal("0.003906801056"),
+        f"ETH/USD=median(kraken); BTC/USD={btc_sources}-1.50%",
+    )
+
+
+def test_crypto_to_crypto_needs_both_legs(rate_stub, store, settings):
+    settings.RATES_CRYPTOS = ["BTC", "ETH"]
+    rate_stub.serve("kraken", sample("kraken-ticker-daiusd-ethusd.json"), query={"pair": "ETHEUR,ETHUSD"})
+    rates_refresh(currencies=["USD"])
+    with pytest.raises(RateUnavailable) as info:
+        rate_get(store=store, crypto="ETH", fiat="BTC")
+    assert info.value.extra == {"pair": "ETH/BTC"}
+    assert info.value.message.startswith("No trustworthy ETH/BTC rate: via USD: BTC/USD: coingecko: no rate")
+    assert "; via EUR: " in info.value.message
+
+
+def test_fixed_rates_per_pair(rate_stub, store, settings):
+    settings.RATES_CRYPTOS = ["BTC", "ETH"]
+    services.store_rate_rules_update(
+        store=store, fixed_rates={"USD": "50000", "eth/usd": "2500"}, spread_percent=Decimal("1.5")
+    )
+    assert (rate_get(store=store, crypto="BTC", fiat="USD").rate, "fixed") == (Decimal("50000"), "fixed")
+    quote = rate_get(store=store, crypto="ETH", fiat="USD")
+    assert (quote.rate, quote.source) == (Decimal("2500"), "fixed")
+    # Both legs fixed: 2500 / 50000, and no spread (as for any fixed rate).
+    quote = rate_get(store=store, crypto="ETH", fiat="BTC")
+    assert (quote.rate, quote.source) == (Decimal("0.05"), "ETH/USD=fixed; BTC/USD=fixed")
+    # A bare fiat is BTC's only: ETH in EUR is not fixed, and nothing was collected.
+    with pytest.raises(RateUnavailable, match="No trustworthy ETH/EUR rate"):
+        rate_get(store=store, crypto="ETH", fiat="EUR")
+
+
+@pytest.mark.parametrize(
+    ("fixed_rates", "error"),
+    [
+        ({"DOGE/USD": "1"}, "Unknown fiat currency or pair 'DOGE/USD'."),
+        ({"ETH/XYZ": "1"}, "Unknown fiat currency or pair 'ETH/XYZ'."),
+        ({"USD": "50000", "btc/usd": "50001"}, "BTC/USD is given twice."),
+    ],
+)
+def test_fixed_rates_validation(store, fixed_rates, error):
+    with pytest.raises(ValidationFailed) as info:
+        services.store_rate_rules_update(store=store, fixed_rates=fixed_rates)
+    assert (info.value.code, info.value.message) == ("invalid_rate_rules", error)
+    assert not StoreRateRules.objects.filter(store=store).exists()
