@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from bitcart.errors import TransitionNotAllowed, ValidationFailed
 from bitcart.models import prefetched
-from bitcart.money import decimals, from_units, is_crypto, normalize_currency, price_to_units, validate_price
+from bitcart.money import decimals, from_units, normalize_currency, price_to_units, validate_price
 from coins import registry
 from coins.registry import Coin
 from invoices import effects
@@ -107,22 +107,12 @@ def _resolve_products(*, store: Store, products: dict[str, int] | Iterable[str] 
 
 
 def _rate_for(*, store: Store, currency: str, coin: Coin) -> tuple[Decimal, str]:
-    """Units of the invoice's currency per 1 `coin`, and where that came from."""
+    """Units of the invoice's currency per 1 `coin`, and where that came from (a fiat, or another coin:
+    rate_get crosses them through a common fiat)."""
     if currency == coin.symbol:
         return Decimal(1), "identity"
-    if currency == registry.SATS and coin.symbol == "BTC":
-        return Decimal(10**coin.decimals), "identity"
-    if not is_crypto(currency):
-        quote = rate_get(store=store, crypto=coin.symbol, fiat=currency)
-        return quote.rate, quote.source
-    # Priced in one coin, paid in another: both against the deepest fiat market.
-    paid = rate_get(store=store, crypto=coin.symbol, fiat=CROSS_FIAT)
-    base, per_base = ("BTC", Decimal(10**8)) if currency == registry.SATS else (currency, Decimal(1))
-    priced = rate_get(store=store, crypto=base, fiat=CROSS_FIAT)
-    return paid.rate * per_base / priced.rate, f"{paid.source} / {priced.source}"
-
-
-CROSS_FIAT = "USD"
+    quote = rate_get(store=store, crypto=coin.symbol, fiat=currency)
+    return quote.rate, quote.source
 
 
 def _asks(*, store: Store, wallets: list[Wallet], price: Decimal, currency: str) -> list[Ask]:

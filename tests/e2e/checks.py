@@ -1,5 +1,6 @@
 """What the chain tests read back from the database about an invoice."""
 
+import socket
 from datetime import timedelta
 from decimal import Decimal
 
@@ -26,3 +27,10 @@ def payments(method: PaymentMethod) -> list[tuple[str, int, int, int, str]]:
 def expire_now(invoice: Invoice) -> None:
     """Move the deadline into the past; the monitoring window (monitor_until) stays in the future."""
     Invoice.objects.filter(pk=invoice.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -15,7 +15,9 @@ from daemons.processes import wait_for
 from invoices import services
 from invoices.checkout import checkout_methods
 from invoices.models import ExceptionStatus, Invoice, InvoiceStatus, Payment
-from tests.chains import enable_eth, listening
+from rates.services import store_rate_rules_update
+from tests.chains import enable_eth, listening, set_chain
+from tests.e2e.checks import closed_port
 from tests.evm import Chain, start_chain
 from wallets.services import wallet_create
 from webhooks.services import webhook_endpoint_create
@@ -68,6 +70,44 @@ def eth_store(store, merchant, eth_client):
 def status_of(invoice_id: str) -> tuple[str, str, Decimal, str]:
     invoice = Invoice.objects.get(pk=invoice_id)
     return invoice.status, invoice.exception_status, invoice.sent_amount, invoice.paid_currency
+
+
+def test_a_usd_invoice_gets_a_method_per_coin_with_exact_amounts(eth_store, eth_client, evm):
+    """A store with a BTC and an ETH wallet: a USD invoice asks BTC, ETH, USDC and USDT, each at its rate and
+    in its own decimals; each Ethereum amount carries its request's tag (at most 10^4 tag units more)."""
+    store_rate_rules_update(
+        store=eth_store,
+        fixed_rates={"USD": "50000", "ETH/USD": "2500", "USDT/USD": "1.0002", "USDC/USD": "0.9998"},
+    )
+    invoice = services.invoice_create(store=eth_store, price="100", currency="USD")
+
+    methods = {m.currency: m for m in invoice.payment_methods.all()}
+    assert sorted(methods) == ["BTC", "ETH", "USDC", "USDT"]
+    assert [(c, methods[c].decimals, methods[c].rate) for c in ("BTC", "ETH", "USDC", "USDT")] == [
+        ("BTC", 8, Decimal(50000)),
+        ("ETH", 18, Decimal(2500)),
+        ("USDC", 6, Decimal("0.9998")),
+        ("USDT", 6, Decimal("1.0002")),
+    ]
+    assert methods["BTC"].amount == 200_000  # 100 / 50000 BTC in satoshis
+    # floor(100 / rate × 10^decimals), then up to the tag: 10^10 wei (10^-8 ETH) and 1 token unit per tag unit.
+    for currency, base, unit in (
+        ("ETH", 40_000_000_000_000_000, 10**10),
+        ("USDC", 100_020_004, 1),
+        ("USDT", 99_980_003, 1),
+    ):
+        extra = methods[currency].amount - base
+        assert 0 <= extra < 10**4 * unit and extra % unit == 0, (currency, methods[currency].amount)
+    lookups = {methods[c].lookup for c in ("ETH", "USDC", "USDT")}
+    assert len(lookups) == 3 and methods["BTC"].lookup == methods["BTC"].address  # request ids; the address
+
+
+def test_an_invoice_is_made_without_ethereum_while_its_daemon_is_down(eth_store, settings):
+    set_chain(settings, "eth", daemon_url=f"http://127.0.0.1:{closed_port()}")
+
+    invoice = services.invoice_create(store=eth_store, price="0.001", currency="BTC")
+
+    assert [m.currency for m in invoice.payment_methods.all()] == ["BTC"]
 
 
 def test_a_usdc_invoice_is_paid_confirmed_and_completed_with_webhook_and_email(eth_store, eth_client, evm, receiver):

@@ -1,7 +1,6 @@
 """The expiry sweep asks the daemon before expiring: a payment nothing saw (listener or daemon down
 when it came) is applied in time, and without an answer from the daemon nothing expires."""
 
-import socket
 from decimal import Decimal
 
 import pytest
@@ -11,18 +10,12 @@ from invoices.models import ExceptionStatus, InvoiceStatus, Payment
 from invoices.reconcile import PENDING_ROUNDS
 from invoices.tasks import invoices_expire_task
 from tests.chains import set_chain
-from tests.e2e.checks import expire_now, state, status_changes
+from tests.e2e.checks import closed_port, expire_now, state, status_changes
 from tests.e2e.clients import BudgetClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 S = InvoiceStatus
 E = ExceptionStatus
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_a_payment_made_while_no_listener_ran_counts_as_in_time(store, daemon_client, sim):
