@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from bitcart.money import quantize
 from invoices.models import Invoice
+from invoices.payloads import sent_amount_text
 from stores.models import Store, Template
 
 
@@ -43,5 +44,6 @@ def invoice_context(invoice: Invoice) -> dict:
         "downloads": [item for item in items if item["download_url"]],
         "price": str(quantize(invoice.price, invoice.currency)),
         "currency": invoice.currency,
+        "sent": sent_amount_text(invoice),  # in paid_currency, with that coin's decimals
         "checkout_url": settings.SITE_URL.rstrip("/") + reverse("invoices:checkout", args=[invoice.pk]),
     }

@@ -145,5 +145,5 @@ def test_the_paid_after_complete_notification_text(store):
     title, body = notifications.invoice_notification_render(invoice=invoice, topic="invoice_paid_after_complete")
     assert title == f"Payment after completion on invoice {invoice.pk}"
     assert body.startswith(f"Invoice {invoice.pk} at Shop was already complete and received another payment")
-    assert "(0.0013 BTC received in all for 0.00100000 BTC)" in body
+    assert "(0.00130000 BTC received in all for 0.00100000 BTC)" in body  # in the paid coin's decimals
     assert "Order id: A-7" in body
