@@ -1,5 +1,6 @@
 """The buyer's checkout page and its small endpoints. Views only read and call services."""
 
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -17,8 +18,11 @@ from django.views.decorators.http import require_GET, require_POST
 from bitcart.api import http_status
 from bitcart.errors import ApplicationError
 from bitcart.money import quantize
+from coins import registry
+from coins.registry import Family
 from invoices.checkout import (
     FINAL_STATUSES,
+    MethodView,
     checkout_invoice_get,
     checkout_methods,
     checkout_products,
@@ -29,7 +33,7 @@ from invoices.checkout import (
 )
 from invoices.customer import DETAIL_FIELDS, DetailsActor, invoice_details_update
 from invoices.effects import invoice_public_state
-from invoices.models import Invoice
+from invoices.models import Invoice, InvoiceStatus
 from invoices.qr import qr_svg
 from invoices.sandbox import invoice_simulate_payment
 
@@ -76,10 +80,103 @@ def _get_invoice(invoice_id: str) -> Invoice:
     return invoice
 
 
+# Amounts for people keep at least this many places (BTC's 8 stay as they are) and lose the zeros past them:
+# an ether amount asked to the payment tag's 10^-8 reads 0.05001234, not 0.050012340000000000. Exact either way.
+DISPLAY_PLACES = 8
+
+
+def amount_display(amount: str) -> str:
+    """'0.050012340000000000' -> '0.05001234'; only zeros past DISPLAY_PLACES go (checkout.js `short` does the
+    same to the amounts of live updates)."""
+    whole, dot, fraction = amount.partition(".")
+    if not dot or len(fraction) <= DISPLAY_PLACES:
+        return amount
+    return f"{whole}.{fraction[:DISPLAY_PLACES]}{fraction[DISPLAY_PLACES:].rstrip('0')}"
+
+
+def short_hex(value: str) -> str:
+    """'0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48' -> '0xA0b8…eB48' (the full one is in the QR and the title)."""
+    return f"{value[:6]}…{value[-4:]}" if len(value) > 12 else value
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """One payment method as the page shows it."""
+
+    view: MethodView
+    url: str  # this page with the method chosen
+    amount: str  # for people (amount_display)
+    remaining: str
+    label: str  # "Ethereum (ETH)"
+    exact: bool  # Ethereum family: the amount's last digits tell the invoice apart, it must be sent exactly
+    network: str  # "Ethereum mainnet" for Ethereum-family coins ("" otherwise)
+    chain_id: int
+    contract: str  # the ERC-20 contract of a token ("" otherwise)
+
+    @property
+    def id(self) -> str:
+        return self.view.id
+
+    @property
+    def currency(self) -> str:
+        return self.view.currency
+
+    @property
+    def contract_short(self) -> str:
+        return short_hex(self.contract)
+
+
+def _choice(method: MethodView, url: str) -> MethodChoice:
+    coin = registry.registry().coins.get(method.currency)
+    chain = registry.registry().chains.get(coin.chain) if coin else None
+    ethereum = chain if chain is not None and chain.family == Family.ETHEREUM else None
+    return MethodChoice(
+        view=method,
+        url=url,
+        amount=amount_display(method.amount),
+        remaining=amount_display(method.remaining),
+        label=f"{method.name} ({method.currency})" if method.name != method.currency else method.currency,
+        exact=ethereum is not None,
+        network=f"{ethereum.native.name} {ethereum.network}" if ethereum else "",
+        chain_id=ethereum.chain_id if ethereum else 0,
+        contract=coin.contract if ethereum and coin else "",
+    )
+
+
+def _qr(method: MethodChoice) -> str:
+    return qr_svg(method.view.payment_url, title=_("QR code to pay with %(coin)s") % {"coin": method.label})
+
+
+def _chosen(methods: list[MethodChoice], wanted: str | None, paid_currency: str) -> MethodChoice | None:
+    """The method the page shows: the one asked for (an id of this invoice's, anything else is ignored), the
+    only one, or once paid the one paid in. None: the buyer chooses first."""
+    found = next((m for m in methods if m.id == wanted), None) if wanted else None
+    if found is None and len(methods) == 1:
+        found = methods[0]
+    if found is None and paid_currency:
+        found = next((m for m in methods if m.currency == paid_currency), None)
+    return found
+
+
 def _render_checkout(request: HttpRequest, invoice: Invoice, *, error: str = "", status: int = 200) -> HttpResponse:
     store = invoice.store
-    methods = checkout_methods(invoice)
-    method = next((m for m in methods if m.id == request.GET.get("method")), methods[0] if methods else None)
+    modal = request.GET.get("modal") == "true"
+    base = reverse("invoices:checkout", args=[invoice.pk])
+    methods = [
+        _choice(m, f"{base}?{urlencode({'method': m.id, **({'modal': 'true'} if modal else {})})}")
+        for m in checkout_methods(invoice)
+    ]
+    pending = invoice.status == InvoiceStatus.PENDING
+    method = _chosen(methods, request.GET.get("method"), "" if pending else invoice.paid_currency)
+    needs_details = invoice_needs_details(invoice)
+    if needs_details:
+        view = "details"
+    elif pending:
+        view = "pay" if method else "choose"
+    elif invoice.status in (InvoiceStatus.PAID, InvoiceStatus.CONFIRMED):
+        view = "received"
+    else:
+        view = invoice.status
     state = invoice_public_state(invoice)
     products = [
         {"name": line.name, "count": line.count, "price": str(quantize(line.price, invoice.currency))}
@@ -89,16 +186,19 @@ def _render_checkout(request: HttpRequest, invoice: Invoice, *, error: str = "",
     context = {
         "invoice": invoice,
         "store": store,
+        "view": view,
         "methods": methods,
         "method": method,
-        "qr": qr_svg(method.payment_url, title=_("QR code to pay with a wallet")) if method else "",
+        "choose_url": f"{base}?modal=true" if modal else base,
+        "qr": _qr(method) if method else "",
         # Amounts go out as strings: a locale's decimal comma would break copying into wallets.
         "price": str(quantize(invoice.price, invoice.currency)),
-        "sent": sent_display(invoice, methods),
-        "rate": fiat_rate_display(invoice, method) if method else "",
+        "sent": amount_display(sent_display(invoice, [m.view for m in methods])),
+        "paid_currency": invoice.paid_currency or (method.currency if method else invoice.currency),
+        "rate": fiat_rate_display(invoice, method.view) if method else "",
         "products": products,
-        "needs_details": invoice_needs_details(invoice),
-        "modal": request.GET.get("modal") == "true",
+        "needs_details": needs_details,
+        "modal": modal,
         "sandbox": settings.SANDBOX,
         "error": error,
         "simulate_message": SIMULATE_MESSAGES[simulate]() if simulate in SIMULATE_MESSAGES else "",
@@ -117,10 +217,7 @@ def _render_checkout(request: HttpRequest, invoice: Invoice, *, error: str = "",
             "final": list(FINAL_STATUSES),
             "expires_at": invoice.expires_at.isoformat(),
             "now": timezone.now().isoformat(),
-            "amount_units": str(method.amount_units) if method else "0",
-            "decimals": method.decimals if method else 0,
             "currency": method.currency if method else "",
-            "address": method.address if method else "",
             "redirect_url": invoice.redirect_url,
             "status_url": reverse("invoices:status", args=[invoice.pk]),
             "payment_url": reverse("invoices:payment", args=[invoice.pk]),
@@ -152,20 +249,25 @@ def checkout_status(request: HttpRequest, invoice_id: str) -> JsonResponse:
 @require_GET
 @cache_control(no_store=True)
 def checkout_payment(request: HttpRequest, invoice_id: str) -> JsonResponse:
-    """Where and how much to pay now (after a partial payment: the rest), with its QR code."""
+    """Where and how much to pay now (after a partial payment: the rest) with one method (`?method=`, by default
+    the first), with its QR code; and what is left on every method, for the page's list of them."""
     invoice = _get_invoice(invoice_id)
     methods = checkout_methods(invoice)
-    method = next((m for m in methods if m.id == request.GET.get("method")), methods[0] if methods else None)
-    if method is None:
-        return JsonResponse({"error": "no_payment_method"}, status=404)
+    wanted = request.GET.get("method")
+    view = next((m for m in methods if m.id == wanted), None) if wanted else (methods[0] if methods else None)
+    if view is None:
+        return JsonResponse({"error": "payment_method_not_found"}, status=404)
+    method = _choice(view, "")
     return JsonResponse(
         {
-            "method": method.id,
-            "address": method.address,
-            "amount": method.amount,
-            "remaining": method.remaining,
-            "payment_url": method.payment_url,
-            "qr": qr_svg(method.payment_url, title=_("QR code to pay with a Bitcoin wallet")),
+            "method": view.id,
+            "currency": view.currency,
+            "address": view.address,
+            "amount": view.amount,
+            "remaining": view.remaining,
+            "payment_url": view.payment_url,
+            "qr": _qr(method),
+            "methods": [{"id": m.id, "currency": m.currency, "remaining": m.remaining} for m in methods],
         }
     )
 
@@ -210,7 +312,8 @@ def checkout_simulate(request: HttpRequest, invoice_id: str) -> HttpResponse:
         outcome, status = SIMULATE_OUTCOMES.get(exc.code, "refused"), http_status(exc)
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({"outcome": outcome, "message": SIMULATE_MESSAGES[outcome]()}, status=status)
-    return redirect(_checkout_url(invoice.pk, request, simulated=outcome))
+    method = request.POST.get("method", "")
+    return redirect(_checkout_url(invoice.pk, request, simulated=outcome, **({"method": method} if method else {})))
 
 
 @require_GET

@@ -1,5 +1,6 @@
 /* Checkout page: live status over the websocket, polling when it is down, countdown, copy buttons,
-   and status messages to a parent frame (the modal). Amounts are handled as integer satoshis. */
+   and status messages to a parent frame (the modal). Amounts are the server's strings, never computed here:
+   what is left after a partial payment comes from /payment (an Ethereum-family rest carries its tag again). */
 (function () {
   "use strict";
   var root = document.getElementById("checkout");
@@ -7,10 +8,8 @@
   if (!root || !dataEl) return;
   var data = JSON.parse(dataEl.textContent);
   var t = JSON.parse(document.getElementById("checkout-i18n").textContent);
-  // Amounts in the coin's smallest unit, as BigInt: wei amounts do not fit a double.
-  var DECIMALS = data.decimals || 0;
-  var UNIT = BigInt(10) ** BigInt(DECIMALS);
   var POLL_MS = 4000;
+  var PLACES = 8;
   var state = data.state;
   var framed = window.parent !== window;
   var finished = false;
@@ -19,20 +18,16 @@
   var pollTimer = null;
   var reconnectTimer = null;
   var redirectTimer = null;
+  var refreshTimer = null;
   var clockOffset = Date.parse(data.now) - Date.now();
   var expiresAt = Date.parse(data.expires_at);
 
-  // "0.00012345" -> 12345n (8 decimals), without going through floating point.
-  function toUnits(value) {
-    var parts = String(value || "0").split(".");
-    var frac = ((parts[1] || "") + "0".repeat(DECIMALS)).slice(0, DECIMALS);
-    return BigInt(parts[0] || "0") * UNIT + BigInt(frac || "0");
-  }
-  function formatUnits(units) {
-    if (DECIMALS === 0) return units.toString();
-    var frac = (units % UNIT).toString();
-    while (frac.length < DECIMALS) frac = "0" + frac;
-    return (units / UNIT).toString() + "." + frac;
+  // "0.050012340000000000" -> "0.05001234": zeros past the 8th place go, as the server shows amounts
+  // (views.amount_display).
+  function short(amount) {
+    var parts = String(amount).split(".");
+    if (parts.length < 2 || parts[1].length <= PLACES) return String(amount);
+    return parts[0] + "." + parts[1].slice(0, PLACES) + parts[1].slice(PLACES).replace(/0+$/, "");
   }
 
   function bind(name, value) {
@@ -41,7 +36,10 @@
   }
 
   function viewFor(s) {
-    if (s.status === "pending") return root.dataset.view === "details" ? "details" : "pay";
+    if (s.status === "pending") {
+      if (root.dataset.view === "details") return "details";
+      return data.method ? "pay" : "choose";
+    }
     if (s.status === "paid" || s.status === "confirmed") return "received";
     return s.status;
   }
@@ -51,34 +49,40 @@
   }
 
   function refreshPayment() {
-    // After a partial payment the QR code and wallet link must ask for the rest only.
+    // After a partial payment the amount, QR code and wallet link of the chosen method ask for the rest only,
+    // and the list of methods shows what is left on each.
+    clearTimeout(refreshTimer);
     var url = data.payment_url + (data.method ? "?method=" + encodeURIComponent(data.method) : "");
     fetch(url, { cache: "no-store", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (p) {
-        if (!p) return;
+        p.methods.forEach(function (m) {
+          root.querySelectorAll('[data-remaining-of="' + m.id + '"]').forEach(function (el) {
+            el.textContent = short(m.remaining);
+          });
+        });
+        if (!data.method) return;
         root.querySelectorAll("[data-bind-href='payment_url']").forEach(function (el) { el.href = p.payment_url; });
         root.querySelectorAll("[data-bind-html='qr']").forEach(function (el) { el.innerHTML = p.qr; });
-        bind("remaining", p.remaining);
+        bind("remaining", short(p.remaining));
       })
-      .catch(function () { /* the numbers shown are already right; only the QR code is stale */ });
+      .catch(function () {
+        if (state.status === "pending" && !finished) refreshTimer = setTimeout(refreshPayment, POLL_MS);
+      });
   }
 
   function apply(s) {
     if (!s || !s.status) return;
     var changed = s.status !== state.status || s.exception_status !== state.exception_status ||
       s.sent_amount !== state.sent_amount;
+    var sentChanged = s.sent_amount !== state.sent_amount;
     state = s;
     if (!changed) return;
     root.dataset.view = viewFor(s);
     root.dataset.exception = s.exception_status;
-    var paidHere = !s.paid_currency || s.paid_currency === data.currency;
-    var sent = paidHere ? toUnits(s.sent_amount) : BigInt(0);
-    var remaining = BigInt(data.amount_units) - sent;
-    if (remaining < 0) remaining = BigInt(0);
-    bind("sent", formatUnits(sent));
-    bind("remaining", formatUnits(remaining));  // the server's figure (refreshPayment) may round it up to a tag
-    if (s.status === "pending" && sent > 0) refreshPayment();
+    bind("sent", short(s.sent_amount));
+    if (s.paid_currency) bind("paid_currency", s.paid_currency);
+    if (s.status === "pending" && sentChanged) refreshPayment();
     // Polling started by the countdown is not needed once the socket is up and the expiry is known.
     if (s.status !== "pending" && ws && ws.readyState === 1) stopPolling();
     post({ invoiceId: data.id, status: s.status, exceptionStatus: s.exception_status,
@@ -99,6 +103,7 @@
     finished = true;
     stopPolling();
     clearTimeout(reconnectTimer);
+    clearTimeout(refreshTimer);
     if (ws) { ws.onclose = null; ws.close(); ws = null; }
     if (!redirectTimer) bind("live", "");
   }
