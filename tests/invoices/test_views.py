@@ -235,7 +235,9 @@ def methods(invoice, eth_wallet):
 
 def method_links(html: str) -> list[tuple[str, str]]:
     """(href, text) of each link of the method list, text without tags and extra spaces."""
-    nav = re.search(r'<nav class="panel" data-panel="choose".*?</nav>', html, re.S).group(0)
+    found = re.search(r'<nav class="panel" data-panel="choose".*?</nav>', html, re.S)
+    assert found is not None, "no method list on the page"
+    nav = found.group(0)
     return [
         (href, " ".join(re.sub(r"<[^>]+>", " ", text).split()))
         for href, text in re.findall(r'<a class="method" href="([^"]+)"[^>]*>(.*?)</a>', nav, re.S)
