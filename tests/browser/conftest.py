@@ -10,6 +10,9 @@ other processes, so the suite runs its own stack for the session:
   - the regtest chain simulator, the real Electrum daemon and the listener (`manage.py listen`):
     tests pay on the simulated chain (`pay`, `mine`) and the payment reaches the page the way it
     does in production; the sandbox's "Simulate payment" button pays through the same control port;
+  - Ethereum too (BITCART_CRYPTOS=btc,eth): a local EVM node (ganache, loopback only) with test USDT
+    and USDC, the real ETH daemon and its listener (`manage.py listen --chain eth`); tests pay with the
+    node's funded accounts (`evm`);
   - a plain http.server on another port: "some merchant's site" for the modal test.
 """
 
@@ -153,6 +156,8 @@ def stack(tmp_path_factory, chromium_path):
     helper = None
     simulator = None
     daemon = None
+    evm = None
+    eth_daemon = None
     try:
         # The regtest chain simulator (a colleague's test double for the Bitcoin network): the
         # sandbox's "Simulate payment" button pays through its control port.
@@ -164,6 +169,13 @@ def stack(tmp_path_factory, chromium_path):
         from daemons.btc.testing import start_daemon
 
         daemon = start_daemon(tmp / "daemon", simulator)
+        from daemons.eth.testing import CHAIN_ID, compile_token
+        from daemons.eth.testing import start_daemon as start_eth_daemon
+        from tests.evm import start_chain
+
+        evm = start_chain(tmp / "evm", compile_token(), tokens=("USDT", "USDC"))
+        eth_daemon = start_eth_daemon(tmp / "eth", evm.node, tokens=evm.tokens)
+        eth_daemon.wait_for(eth_daemon.synced, what="the ETH daemon's first scan")
         redis_port = free_port()
         redis = subprocess.Popen(
             [embedded_redis.redis_server_binary(), "--bind", "127.0.0.1", "--port", str(redis_port)]
@@ -196,6 +208,13 @@ def stack(tmp_path_factory, chromium_path):
             "BTC_DAEMON_URL": daemon.url,
             "BTC_LOGIN": daemon.login,
             "BTC_PASSWORD": daemon.password,
+            "BITCART_CRYPTOS": "btc,eth",
+            "ETH_NETWORK": "local",
+            "ETH_CHAIN_ID": str(CHAIN_ID),
+            "ETH_DAEMON_URL": eth_daemon.url,
+            "ETH_LOGIN": eth_daemon.login,
+            "ETH_PASSWORD": eth_daemon.password,
+            "ETH_TOKENS": json.dumps({symbol: {"contract": c, "decimals": 6} for symbol, c in evm.tokens.items()}),
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "LOG_LEVEL": "WARNING",
             "CONN_MAX_AGE": "0",
@@ -228,9 +247,18 @@ def stack(tmp_path_factory, chromium_path):
         )
         processes.append(server)
         wait_for_port(port, server, STARTUP_TIMEOUT, "uvicorn")
-        processes.append(subprocess.Popen([sys.executable, "manage.py", "listen"], cwd=ROOT, env=env))
+        for chain in ("btc", "eth"):
+            processes.append(
+                subprocess.Popen([sys.executable, "manage.py", "listen", "--chain", chain], cwd=ROOT, env=env)
+            )
         helper = Helper(env)
-        yield {"url": f"http://127.0.0.1:{port}", "helper": helper, "server": server, "simulator": simulator}
+        yield {
+            "url": f"http://127.0.0.1:{port}",
+            "helper": helper,
+            "server": server,
+            "simulator": simulator,
+            "evm": evm,
+        }
     finally:
         if helper is not None:
             helper.close()
@@ -240,6 +268,10 @@ def stack(tmp_path_factory, chromium_path):
             daemon.stop()
         if simulator is not None:
             simulator.stop()
+        if eth_daemon is not None:
+            eth_daemon.stop()
+        if evm is not None:
+            evm.node.stop()
         if postgres is not None:
             postgres.drop()
 
@@ -257,6 +289,12 @@ def helper(stack) -> Helper:
 @pytest.fixture(scope="package")
 def simulator(stack):
     return stack["simulator"]
+
+
+@pytest.fixture(scope="package")
+def evm(stack):
+    """The local EVM node (tests.evm.Chain): `evm.pay_eth(to, "0.1")`, `evm.pay_token(to, "12.5", contract)`."""
+    return stack["evm"]
 
 
 @pytest.fixture(scope="package")

@@ -45,8 +45,39 @@ def main() -> None:
         Store.objects.filter(pk=store).update(**fields)
         return True
 
-    def invoice(store, price="0.001", **kwargs):
-        return services.invoice_create(store=Store.objects.get(pk=store), price=price, currency="BTC", **kwargs).pk
+    def eth_setup(name="Coin Shop", rates=None):
+        """A store taking every coin: a BTC wallet and an ETH wallet (a fresh address of the merchant's), with the
+        merchant's fixed rates (store rate rules, a feature of theirs) so a fiat invoice is priced in each coin."""
+        from eth_account import Account
+
+        from rates.services import store_rate_rules_update
+        from wallets.services import wallet_create
+
+        user = get_user_model().objects.create_user(username=f"m{secrets.token_hex(4)}", password=None)
+        btc = Wallet.objects.create(
+            name="Main", owner=user, currency="BTC", network="regtest", xpub=generate_xpub("regtest")
+        )
+        eth = wallet_create(owner=user, name="ETH", xpub=Account.create().address, currency="ETH")
+        # Two confirmations: the local node mines each transaction at once, so one would complete it at once.
+        store = store_create(owner=user, name=name, default_currency="USD", wallets=[btc, eth], transaction_speed=2)
+        store_rate_rules_update(store=store, fixed_rates=rates or {})
+        return {"store": store.pk, "eth_address": eth.xpub}
+
+    def invoice(store, price="0.001", currency="BTC", **kwargs):
+        return services.invoice_create(store=Store.objects.get(pk=store), price=price, currency=currency, **kwargs).pk
+
+    def payment_methods(invoice):
+        return [
+            {
+                "id": m.pk,
+                "currency": m.currency,
+                "decimals": m.decimals,
+                "address": m.address,
+                "amount": str(m.amount),  # wei do not fit a JSON number a test would read as float
+                "payment_url": m.payment_url,
+            }
+            for m in Invoice.objects.get(pk=invoice).payment_methods.order_by("created")
+        ]
 
     def method(invoice_id):
         return Invoice.objects.get(pk=invoice_id).payment_methods.order_by("created").first()
@@ -78,7 +109,18 @@ def main() -> None:
 
     commands = {
         f.__name__: f
-        for f in (setup, store_update, invoice, payment_method, expire, get, latest_invoice, product_quantity)
+        for f in (
+            setup,
+            eth_setup,
+            store_update,
+            invoice,
+            payment_method,
+            payment_methods,
+            expire,
+            get,
+            latest_invoice,
+            product_quantity,
+        )
     }
     print(json.dumps({"ok": True, "result": "ready"}), flush=True)
     for line in sys.stdin:
