@@ -60,6 +60,7 @@ class Chain:
     confirmations: int  # default required confirmations for invoices paid on this chain
     explorer_tx: str  # transaction page, "{txid}" replaced; "" when there is none (regtest, a local node)
     coins: tuple[Coin, ...] = field(default=())  # the native coin first, then the tokens
+    tag_digits: int = 0  # Ethereum-family: digits of the payment tags in amounts (as the daemon's)
 
     @property
     def symbol(self) -> str:
@@ -143,6 +144,7 @@ def _ethereum(key: str, conf: dict) -> Chain:
         confirmations=conf.get("confirmations", 2),
         explorer_tx=conf.get("explorer") or evm.EXPLORERS.get(chain_id, ""),
         coins=(Coin(symbol, NAMES.get(symbol, symbol), 18, key), *_tokens(key, chain_id, conf.get("tokens", ""))),
+        tag_digits=conf.get("tag_digits", evm.DEFAULT_TAG_DIGITS),
     )
 
 
@@ -208,3 +210,15 @@ def coin_decimals(code: str) -> int | None:
         return 0
     found = registry().coins.get(code)
     return found.decimals if found else None
+
+
+def payment_tag(symbol: str) -> tuple[int, int] | None:
+    """(tag unit, digits) of the payment tags an Ethereum-family coin's amounts carry (daemons/eth/README.md);
+    None for a coin without (bitcoin-family, or no longer enabled)."""
+    found = registry().coins.get(symbol.upper())
+    if found is None:
+        return None
+    owner = registry().chains[found.chain]
+    if owner.family != Family.ETHEREUM:
+        return None
+    return evm.tag_unit(found.decimals, is_token=found.is_token), owner.tag_digits

@@ -5,11 +5,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from django.conf import settings
-
 from bitcart.money import format_units, is_crypto, quantize, to_units
 from coins import evm, registry
-from coins.registry import Family
 from invoices.effects import invoice_public_state
 from invoices.methods import payment_uri
 from invoices.models import OPEN_STATUSES, Invoice, InvoiceProduct, InvoiceStatus, PaymentMethod
@@ -131,10 +128,9 @@ def _remaining(invoice: Invoice, method: MethodRow, chain: registry.Chain | None
     (daemons/eth/README.md), or the top-up would be attributed to nobody."""
     sent = to_units(invoice.sent_amount, method.decimals) if invoice.paid_currency == method.currency else 0
     remaining = max(method.amount - sent, 0)
-    if 0 < remaining < method.amount and chain is not None and chain.family == Family.ETHEREUM:
-        coin = registry.registry().coins.get(method.currency)
-        unit = evm.tag_unit(method.decimals, is_token=bool(coin and coin.is_token))
-        digits = settings.COINS[chain.key].get("tag_digits", evm.DEFAULT_TAG_DIGITS)
+    tag = registry.payment_tag(method.currency)
+    if 0 < remaining < method.amount and tag is not None:
+        unit, digits = tag
         remaining = evm.with_tag(remaining, evm.tag_of(method.amount, unit, digits), unit, digits)
     return remaining
 
@@ -176,10 +172,15 @@ def checkout_methods(invoice: Invoice) -> list[MethodView]:
 
 
 def fiat_rate_display(invoice: Invoice, method: MethodView) -> str:
-    """'1 ETH = 3,000.00 USD' for fiat-priced invoices; empty when the price is in a coin."""
+    """'1 ETH = 3,000.00 USD' for fiat-priced invoices; empty when the price is in a coin. A rate below 10 (a
+    stablecoin's 1.0002) keeps up to 6 places: "1 USDT = 1.00 USD" would hide what the buyer is charged."""
     if is_crypto(invoice.currency):
         return ""
-    return f"1 {method.currency} = {quantize(method.rate, invoice.currency):,} {invoice.currency}"
+    rate = quantize(method.rate, invoice.currency)
+    if rate != method.rate and method.rate < 10:
+        precise = method.rate.quantize(Decimal("0.000001")).normalize()
+        rate = precise if precise.as_tuple().exponent < rate.as_tuple().exponent else rate  # type: ignore[operator]
+    return f"1 {method.currency} = {rate:,} {invoice.currency}"
 
 
 def invoice_needs_details(invoice: Invoice) -> bool:

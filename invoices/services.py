@@ -510,11 +510,21 @@ def _derive(invoice: Invoice, methods: list[PaymentMethod], now: datetime) -> _D
         status = S.PAID
     if invoice.exception_status == E.PAID_LATE or invoice.status == S.EXPIRED:
         exception = E.PAID_LATE
-    elif total > method.amount:
+    elif total > method.amount + _tag_rounding(method):
         exception = E.PAID_OVER
     else:
         exception = E.NONE
     return _Derived(status, exception, total, confirmations, method)
+
+
+def _tag_rounding(method: PaymentMethod) -> int:
+    """How much more than `amount` a buyer may have been asked without overpaying: an Ethereum-family rest
+    after a partial payment is rounded up (by less than 10^digits tag units) to carry the payment tag."""
+    tag = registry.payment_tag(method.currency)
+    if tag is None:
+        return 0
+    unit, digits = tag
+    return (10**digits - 1) * unit
 
 
 def _paid_share(methods: list[PaymentMethod]) -> Decimal:

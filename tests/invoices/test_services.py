@@ -10,7 +10,9 @@ from invoices.models import ExceptionStatus, Invoice, InvoiceEvent, InvoiceStatu
 from invoices.services import TRANSITIONS, Output
 from stores.models import Product
 from stores.services import product_create
+from tests.chains import enable_eth
 from wallets.keys import derive_receive_address
+from wallets.services import wallet_create
 
 pytestmark = pytest.mark.django_db
 S = InvoiceStatus
@@ -297,3 +299,26 @@ def test_a_momentarily_unverified_block_does_not_unconfirm_a_payment(store):
     )
     other.refresh_from_db()
     assert other.status == S.PAID
+
+
+def test_an_ethereum_payment_over_by_less_than_a_tag_rounding_is_not_paid_over(store, merchant, settings):
+    """A topped-up Ethereum rest is rounded up to carry the payment tag (< 10^4 tag units): paying it is exact.
+    One tag unit beyond that rounding is an overpayment."""
+    enable_eth(settings)
+    eth = wallet_create(owner=merchant, name="ETH", xpub="0x52908400098527886E0F7030069857D2E4169EE7", currency="ETH")
+    store.transaction_speed = 1
+    store.save()
+    for extra, expected in ((9_999, ExceptionStatus.NONE), (10_000, ExceptionStatus.PAID_OVER)):
+        invoice = services.invoice_create(store=store, price="0.001", currency="BTC")
+        method = PaymentMethod.objects.create(
+            invoice=invoice, wallet=eth, currency="USDT", decimals=6, amount=20_001_234, rate=Decimal(1),
+            address=eth.xpub, lookup=f"r-{extra}", payment_url="ethereum:x",
+        )  # fmt: skip
+        services.payment_apply(payment_method_id=method.pk, txid="0x" + "ab" * 32, vout=1,
+                               amount=20_001_234 + extra, height=5, confirmations=1)  # fmt: skip
+        invoice.refresh_from_db()
+        assert (invoice.status, invoice.exception_status, invoice.paid_currency) == (
+            InvoiceStatus.COMPLETE,
+            expected,
+            "USDT",
+        )

@@ -171,6 +171,11 @@ def test_fiat_invoice_shows_the_rate_and_btc_invoice_does_not(invoice):
 
     invoice.currency = "USD"
     assert fiat_rate_display(invoice, replace(method, rate=Decimal("65000.125"))) == "1 BTC = 65,000.13 USD"
+    # A stablecoin's rate keeps the places that make a difference to the buyer (up to 6).
+    usdt = replace(method, currency="USDT", rate=Decimal("1.00020000"))
+    assert fiat_rate_display(invoice, usdt) == "1 USDT = 1.0002 USD"
+    assert fiat_rate_display(invoice, replace(usdt, rate=Decimal("0.99981234"))) == "1 USDT = 0.999812 USD"
+    assert fiat_rate_display(invoice, replace(usdt, rate=Decimal("1.00000000"))) == "1 USDT = 1.00 USD"
 
 
 def test_checkout_speaks_the_buyers_language(client, invoice):
